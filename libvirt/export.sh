@@ -1,0 +1,40 @@
+#!/bin/bash
+# export.sh - turn the commits of build/libvirt back into libvirt/patches
+#
+# Usage: libvirt/export.sh
+#
+# Every commit after the "upstream" tag becomes one file of
+# libvirt/patches (git format-patch), listed in order in
+# libvirt/patches/series.  The old patch files are replaced.  The tree must
+# be clean: uncommitted edits would silently be left out of the series.
+
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+tree=$top/build/libvirt
+patches=$here/patches
+
+die() { echo "export: $*" >&2; exit 1; }
+
+[ -d "$tree/.git" ] || die "no libvirt tree at $tree; run 'make prepare' first"
+git -C "$tree" rev-parse -q --verify upstream >/dev/null || die "$tree has no 'upstream' tag"
+[ -z "$(git -C "$tree" status --porcelain)" ] ||
+    die "$tree has uncommitted changes; commit or stash them first ($(git -C "$tree" status --porcelain | head -n1))"
+git -C "$tree" rev-parse -q --verify REBASE_HEAD >/dev/null 2>&1 && die "$tree is in the middle of a rebase or am"
+
+new=$(mktemp -d)
+trap 'rm -rf "$new"' EXIT
+git -C "$tree" format-patch -q --zero-commit --no-signature --no-numbered \
+    --subject-prefix=PATCH -o "$new" upstream..HEAD
+(cd "$new" && ls -1 -- *.patch 2>/dev/null || true) > "$new/series"
+
+rm -f "$patches"/*.patch
+cp "$new"/*.patch "$patches"/ 2>/dev/null || true
+cp "$new/series" "$patches/series"
+
+# The tree now matches the series: record it so prepare sees no unexported work.
+# shellcheck source=series.sh
+. "$here/series.sh"
+echo "$(series_stamp "$patches") $(git -C "$tree" rev-parse HEAD)" > "$tree/.git/libvirt-slirp-series"
+echo "export: $(wc -l < "$patches/series") patch(es) written to libvirt/patches"

@@ -1,0 +1,96 @@
+#!/bin/bash
+# prepare.sh - unpack the pinned libvirt into a git tree and apply our series
+#
+# Usage: libvirt/prepare.sh [--force]
+#
+# The tree is build/libvirt (ignored by git).  Its first commit, tagged
+# "upstream", is the pristine tarball; every patch listed in
+# libvirt/patches/series is then applied on top with "git am".  Running it
+# again is a no-op while the series is unchanged.  When the series changed
+# (a pull, an export) the tree is reset to "upstream" and the series applied
+# again, unless it holds work that was never exported: then it stops and
+# says so (--force discards that work).
+
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+# shellcheck source=upstream.env
+. "$here/upstream.env"
+
+die() { echo "prepare: $*" >&2; exit 1; }
+
+force=no
+case "${1:-}" in
+    "") ;;
+    --force) force=yes ;;
+    *) die "unknown argument '$1' (usage: prepare.sh [--force])" ;;
+esac
+
+downloads=$top/build/downloads
+tree=$top/build/libvirt
+patches=$here/patches
+series=$patches/series
+
+command -v git >/dev/null || die "git is not installed"
+[ -f "$series" ] || die "missing $series"
+
+# shellcheck source=series.sh
+. "$here/series.sh"
+stamp=$(series_stamp "$patches")
+stampfile=$tree/.git/libvirt-slirp-series
+
+if [ -d "$tree/.git" ] && [ -f "$stampfile" ]; then
+    read -r old_stamp old_head < "$stampfile"
+    head=$(git -C "$tree" rev-parse HEAD)
+    dirty=$(git -C "$tree" status --porcelain)
+    if [ "$old_stamp" = "$stamp" ] && [ "$old_head" = "$head" ] && [ -z "$dirty" ]; then
+        echo "prepare: $tree is up to date with the series"
+        exit 0
+    fi
+    if [ "$force" = no ] && { [ "$old_head" != "$head" ] || [ -n "$dirty" ]; }; then
+        die "$tree has commits or edits that are not exported; run 'make export' first, or 'libvirt/prepare.sh --force' to discard them"
+    fi
+    echo "prepare: the series changed; re-applying it on the pristine tree"
+    git -C "$tree" am --abort >/dev/null 2>&1 || true
+    git -C "$tree" reset -q --hard upstream
+    git -C "$tree" clean -q -fdx -e src/keycodemapdb
+else
+    "$here/fetch.sh" "$downloads"
+    echo "prepare: unpacking $LIBVIRT_TARBALL into $tree"
+    rm -rf "$tree" "$tree.tmp"
+    mkdir -p "$tree.tmp"
+    tar -C "$tree.tmp" --strip-components=1 -xf "$downloads/$LIBVIRT_TARBALL"
+    git -C "$tree.tmp" init -q -b master
+    # Upstream carries src/keycodemapdb as a git submodule, so its files are
+    # never in upstream's own file list; keep it that way or syntax-check
+    # would judge a foreign code base.
+    echo "/src/keycodemapdb/" >> "$tree.tmp/.git/info/exclude"
+    git -C "$tree.tmp" config user.name "libvirt-slirp prepare"
+    git -C "$tree.tmp" config user.email "prepare@libvirt-slirp.invalid"
+    git -C "$tree.tmp" add -A
+    # A fixed date makes the pristine commit, and so every patch commit
+    # applied on it, the same on every machine.
+    GIT_AUTHOR_DATE="2023-01-16T00:00:00Z" GIT_COMMITTER_DATE="2023-01-16T00:00:00Z" \
+        git -C "$tree.tmp" commit -q -m "libvirt $LIBVIRT_VERSION (pristine $LIBVIRT_TARBALL)"
+    git -C "$tree.tmp" tag upstream
+    mv "$tree.tmp" "$tree"
+fi
+
+# Without a stamp the tree counts as unprepared: a run that stops on a bad
+# patch is started from scratch next time.
+rm -f "$stampfile"
+n=0
+while read -r patch; do
+    case "$patch" in ""|\#*) continue ;; esac
+    [ -f "$patches/$patch" ] || die "series lists $patch but libvirt/patches/$patch does not exist"
+    if ! out=$(git -C "$tree" am -q --committer-date-is-author-date "$patches/$patch" 2>&1); then
+        git -C "$tree" am --abort >/dev/null 2>&1 || true
+        reason=$(printf '%s\n' "$out" | grep -E '^(error|fatal|Patch failed)' | head -n1)
+        die "patch $patch does not apply: ${reason:-$out}"
+    fi
+    n=$((n + 1))
+done < "$series"
+
+echo "$stamp $(git -C "$tree" rev-parse HEAD)" > "$stampfile"
+echo "prepare: $tree ready, $n patch(es) applied on libvirt $LIBVIRT_VERSION"
