@@ -61,4 +61,6 @@ ninja -C "$builddir" >"$builddir/ninja.log" 2>&1 || {
     tail -n 30 "$builddir/ninja.log" >&2
     die "libvirt build failed (full log: $builddir/ninja.log)"
 }
-echo "build: libvirt built"
+meson install -C "$builddir" --no-rebuild --quiet >"$builddir/install.log" 2>&1 ||
+    die "installing into $prefix failed (full log: $builddir/install.log)"
+echo "build: libvirt built and installed into $prefix"
