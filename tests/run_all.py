@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""run_all.py - run every test suite of the project and print one summary
+
+Usage: tests/run_all.py [SUITE ...]
+
+Suites (all by default, in this order):
+  libvirt   libvirt's own `meson test` on the patched tree, syntax-check included
+  helper    slirp-helper's unit, D-Bus and fuzz-replay tests (`meson test`)
+  system    the pytest suites: conformance, QEMU-level, libvirt-level, bench smoke
+
+Every suite reports each test as passed, failed, skipped or expected-fail.
+Expected failures count as passed but are listed by name; skipped tests
+count as neither and are listed by name too.  The last line is always
+"N passed, N failed" and the exit status is 0 only when nothing failed and
+at least one test ran.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(TOP, "build")
+
+# pytest directories, in the order they run: cheap contract checks first.
+SYSTEM_SUITES = [
+    "tests/conformance",
+    "tests/qemu",
+    "tests/libvirt",
+    "bench",
+]
+
+
+class Tally:
+    """Outcomes of one suite, by test name."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.passed = []
+        self.failed = []
+        self.skipped = []
+        self.xfailed = []
+
+    def add(self, name, outcome):
+        {"pass": self.passed, "fail": self.failed, "skip": self.skipped,
+         "xfail": self.xfailed}[outcome].append(name)
+
+
+def meson_suite(name, builddir):
+    """Run `meson test` in BUILDDIR and read its JSON log."""
+    tally = Tally(name)
+    if not os.path.exists(os.path.join(builddir, "build.ninja")):
+        tally.add(f"{name}: build directory {builddir} is missing", "fail")
+        return tally
+    proc = subprocess.run(["meson", "test", "-C", builddir, "--no-rebuild",
+                           "--num-processes", str(os.cpu_count() or 2),
+                           "--print-errorlogs"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(proc.stdout[-20000:] if proc.returncode else
+          "\n".join(proc.stdout.splitlines()[-8:]))
+    log = os.path.join(builddir, "meson-logs", "testlog.json")
+    try:
+        with open(log) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except OSError as e:
+        tally.add(f"{name}: no test log ({e})", "fail")
+        return tally
+    for rec in records:
+        test = f"{name}: {rec['name']}"
+        result = rec["result"]
+        if result == "OK":
+            tally.add(test, "pass")
+        elif result == "EXPECTEDFAIL":
+            tally.add(test, "xfail")
+        elif result == "SKIP":
+            tally.add(test, "skip")
+        else:
+            tally.add(test, "fail")
+    if proc.returncode and not tally.failed:
+        tally.add(f"{name}: meson test exited {proc.returncode}", "fail")
+    return tally
+
+
+def pytest_suite():
+    """Run the pytest suites with a JUnit report and read it back."""
+    tally = Tally("system")
+    dirs = [d for d in SYSTEM_SUITES if os.path.isdir(os.path.join(TOP, d))]
+    report = os.path.join(BUILD, "pytest-report.xml")
+    os.makedirs(BUILD, exist_ok=True)
+    if os.path.exists(report):
+        os.unlink(report)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-rfEsxX", f"--junitxml={report}", *dirs], cwd=TOP)
+    try:
+        root = ET.parse(report).getroot()
+    except (OSError, ET.ParseError) as e:
+        tally.add(f"system: no pytest report ({e})", "fail")
+        return tally
+    for case in root.iter("testcase"):
+        test = f"system: {case.get('classname')}.{case.get('name')}"
+        kinds = {child.tag for child in case}
+        if "failure" in kinds or "error" in kinds:
+            tally.add(test, "fail")
+        elif "skipped" in kinds:
+            skip = case.find("skipped")
+            if skip.get("type") == "pytest.xfail":
+                tally.add(test, "xfail")
+            else:
+                tally.add(test, "skip")
+        else:
+            tally.add(test, "pass")
+    if proc.returncode not in (0, 1) and not tally.failed:
+        tally.add(f"system: pytest exited {proc.returncode}", "fail")
+    return tally
+
+
+def main(argv):
+    runners = {
+        "libvirt": lambda: meson_suite("libvirt", os.path.join(BUILD, "libvirt-build")),
+        "helper": lambda: meson_suite("helper", os.path.join(BUILD, "helper")),
+        "system": pytest_suite,
+    }
+    wanted = argv or list(runners)
+    for name in wanted:
+        if name not in runners:
+            print(f"run_all: unknown suite '{name}' (known: {', '.join(runners)})")
+            return 2
+    tallies = []
+    for name in wanted:
+        print(f"==> suite {name}", flush=True)
+        tallies.append(runners[name]())
+
+    print("\n==> summary")
+    passed = failed = 0
+    for t in tallies:
+        print(f"{t.suite}: {len(t.passed) + len(t.xfailed)} passed "
+              f"({len(t.xfailed)} expected failures), {len(t.failed)} failed, "
+              f"{len(t.skipped)} skipped")
+        for test in t.xfailed:
+            print(f"  expected failure: {test}")
+        for test in t.skipped:
+            print(f"  skipped: {test}")
+        for test in t.failed:
+            print(f"  FAILED: {test}")
+        passed += len(t.passed) + len(t.xfailed)
+        failed += len(t.failed)
+    if passed + failed == 0:
+        failed = 1
+        print("  FAILED: no test ran")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
