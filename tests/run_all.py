@@ -26,6 +26,7 @@ BUILD = os.path.join(TOP, "build")
 
 # pytest directories, in the order they run: cheap contract checks first.
 SYSTEM_SUITES = [
+    "tests/pipeline",
     "tests/conformance",
     "tests/qemu",
     "tests/libvirt",
