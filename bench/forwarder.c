@@ -12,7 +12,7 @@
  * longer read (the guest's kernel queues or drops), and reading resumes once
  * the socket drains. Frames that the tap refuses are dropped.
  *
- *   forwarder --fd=N --mode=dgram|stream --tap=NAME [--netns=PATH]
+ *   forwarder --fd=N --mode=dgram|stream --tap=NAME [--netns=PATH] [--batch=1..32] [--sockbuf=BYTES]
  *
  * The tap is created with IFF_TAP|IFF_NO_PI inside the network namespace at
  * PATH (the forwarder switches back afterwards). When the tap is open it
@@ -53,6 +53,7 @@ static unsigned char out_hdr[BATCH][4]; /* stream length prefixes */
 static size_t out_stream_off;        /* stream: bytes of the batch already written */
 static size_t out_stream_total;
 static int tap_reading = 1;          /* is EPOLLIN on the tap enabled */
+static int batch = BATCH;            /* frames per tap->socket send (--batch) */
 
 /* socket -> tap */
 static unsigned char *in_frames[BATCH];
@@ -217,7 +218,7 @@ static int flush_out(void)
 static void tap_to_sock(void)
 {
     /* Only read when nothing is pending (otherwise the tap is paused). */
-    while (out_count < BATCH) {
+    while (out_count < batch) {
         ssize_t r = read(tapfd, out_frames[out_count], MAX_FRAME);
         if (r < 0) {
             if (errno == EAGAIN || errno == EINTR)
@@ -317,16 +318,27 @@ static void sock_to_tap(void)
     }
 }
 
+static void on_term(int sig)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf),
+                     "forwarder: signal %d: tap_in=%llu sock_out=%llu sock_in=%llu tap_out=%llu tap_drop=%llu\n",
+                     sig, n_tap_in, n_sock_out, n_sock_in, n_tap_out, n_tap_drop);
+    if (getenv("FORWARDER_STATS") && n > 0)
+        (void)!write(2, buf, (size_t)n);
+    _exit(0);
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: forwarder --fd=N --mode=dgram|stream --tap=NAME [--netns=PATH]\n");
+    fprintf(stderr, "usage: forwarder --fd=N --mode=dgram|stream --tap=NAME [--netns=PATH] [--batch=1..32] [--sockbuf=BYTES]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *tap = NULL, *netns = NULL, *m = NULL;
-    int i;
+    int i, sockbuf = 0;
 
     for (i = 1; i < argc; i++) {
         if (!strncmp(argv[i], "--fd=", 5))
@@ -337,10 +349,14 @@ int main(int argc, char **argv)
             tap = argv[i] + 6;
         else if (!strncmp(argv[i], "--netns=", 8))
             netns = argv[i] + 8;
+        else if (!strncmp(argv[i], "--batch=", 8))
+            batch = atoi(argv[i] + 8);
+        else if (!strncmp(argv[i], "--sockbuf=", 10))
+            sockbuf = atoi(argv[i] + 10);
         else
             usage();
     }
-    if (sockfd < 0 || !tap || !m)
+    if (sockfd < 0 || !tap || !m || batch < 1 || batch > BATCH)
         usage();
     if (!strcmp(m, "dgram"))
         mode = MODE_DGRAM;
@@ -350,6 +366,7 @@ int main(int argc, char **argv)
         usage();
 
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_term);
     for (i = 0; i < BATCH; i++) {
         out_frames[i] = malloc(MAX_FRAME);
         in_frames[i] = mode == MODE_DGRAM ? malloc(MAX_FRAME) : NULL;
@@ -362,6 +379,11 @@ int main(int argc, char **argv)
     tapfd = open_tap(tap, netns);
     set_nonblock(tapfd);
     set_nonblock(sockfd);
+    if (sockbuf > 0) {
+        /* QEMU leaves the defaults; this is for experiments only */
+        setsockopt(sockfd, SOL_SOCKET, SO_SNDBUFFORCE, &sockbuf, sizeof(sockbuf));
+        setsockopt(sockfd, SOL_SOCKET, SO_RCVBUFFORCE, &sockbuf, sizeof(sockbuf));
+    }
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)

@@ -40,11 +40,14 @@ OURS_DEFAULT = os.path.join(REPO, "build", "helper", "src", "slirp-helper")
 LSH = "/usr/bin/libslirp-helper"
 SLIRP4NETNS = "/usr/bin/slirp4netns"
 PASTA = "/usr/bin/pasta"
+PASST = "/usr/bin/passt"
 IPERF3 = "/usr/bin/iperf3"
 PY = "/usr/bin/python3"
 NS_PREFIX = "slbench-guest-"
 GUEST_IP, GUEST_GW = "10.0.2.15", "10.0.2.2"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Extra forwarder options for experiments, e.g. "--batch=1" (the default batches 32 frames).
+FORWARDER_EXTRA = os.environ.get("BENCH_FORWARDER_ARGS", "").split()
 
 
 def log(msg):
@@ -284,14 +287,26 @@ class HostServers:
 # Backends.
 
 class Backend:
-    def __init__(self, name, kind, binary=None, framing=None, mtu=None, ref=None):
+    def __init__(self, name, kind, binary=None, framing=None, mtu=None, ref=None, caps=False,
+                 optional=False):
         self.name, self.kind, self.binary = name, kind, binary
+        self.optional = optional  # only run when named in --backends
         self.framing, self.mtu = framing, mtu
-        self.ref = ref  # which libslirp-helper column it is compared with
+        self.ref = ref    # which libslirp-helper column it is compared with
+        self.caps = caps  # has --print-capabilities
 
     @property
     def is_socket_helper(self):
         return self.kind == "helper"
+
+    def helper_argv(self, fd):
+        """Command line of a socket helper given its end of the socketpair as fd."""
+        if self.binary == PASST:
+            # passt speaks QEMU's stream framing on a pre-opened socket (-F);
+            # the gateway address is mapped to the host's loopback like 10.0.2.2 in slirp.
+            return [PASST, "-f", "-q", "--runas", "0", "--fd", str(fd), "-4", "-a", GUEST_IP,
+                    "-n", "24", "-g", GUEST_GW, "-m", str(self.mtu), "-t", "none", "-u", "none"]
+        return [self.binary, "--fd=%d" % fd, "--mtu=%d" % self.mtu]
 
 
 def all_backends(ours):
@@ -300,13 +315,19 @@ def all_backends(ours):
         for mtu in (1500, 65520):
             for framing in ("dgram", "stream"):
                 b.append(Backend("ours-%s-%d" % (framing, mtu), "helper", ours, framing, mtu,
-                                 ref="lsh-%d" % mtu))
+                                 ref="lsh-%d" % mtu, caps=True))
     for mtu in (1500, 65520):
-        b.append(Backend("lsh-%d" % mtu, "helper", LSH, "dgram", mtu, ref="lsh-%d" % mtu))
+        b.append(Backend("lsh-%d" % mtu, "helper", LSH, "dgram", mtu, ref="lsh-%d" % mtu,
+                         caps=True))
     for mtu in (1500, 65520):
         b.append(Backend("slirp4netns-%d" % mtu, "slirp4netns", SLIRP4NETNS, None, mtu,
                          ref="lsh-%d" % mtu))
     b.append(Backend("pasta-65520", "pasta", PASTA, None, 65520, ref="lsh-65520"))
+    # passt behind the forwarder (QEMU's stream netdev + passt, libvirt's passt backend).
+    # Opt-in: passt 2023-03 moves host->guest data very slowly on this path (see
+    # docs/performance.md), which says more about that snapshot than about the helpers.
+    b.append(Backend("passt-stream-65520", "helper", PASST, "stream", 65520, ref="lsh-65520",
+                     optional=True))
     b.append(Backend("loopback", "loopback", mtu=65536))
     return b
 
@@ -358,12 +379,12 @@ class Instance:
             stype = socket.SOCK_STREAM if self.b.framing == "stream" else socket.SOCK_DGRAM
             hs, fs = socket.socketpair(socket.AF_UNIX, stype)
             try:
-                h = self._spawn([self.b.binary, "--fd=%d" % hs.fileno(), "--mtu=%d" % self.b.mtu],
-                                pass_fds=[hs.fileno()], stdout=subprocess.DEVNULL)
+                h = self._spawn(self.b.helper_argv(hs.fileno()), pass_fds=[hs.fileno()],
+                                stdout=subprocess.DEVNULL)
                 self.pid = h.pid
                 f = self._spawn([os.path.join(BUILD, "forwarder"), "--fd=%d" % fs.fileno(),
                                  "--mode=" + self.b.framing, "--tap=tap0",
-                                 "--netns=/run/netns/" + self.ns],
+                                 "--netns=/run/netns/" + self.ns] + FORWARDER_EXTRA,
                                 pass_fds=[fs.fileno()], stdout=subprocess.PIPE)
                 self.fwd_pid = f.pid
                 line = read_line(f, 10, "forwarder")
@@ -513,10 +534,11 @@ def measure_startup(b, cfg):
     """Start-up metrics of a socket helper: no guest needed."""
     tool = os.path.join(BUILD, "benchtool")
     m = {}
-    r = run([tool, "exec-time", "--count=%d" % cfg.exec_count, "--", b.binary,
-             "--print-capabilities"], timeout=60)
-    m["caps_ms"] = json.loads(r.stdout)["median"]
-    helper = [b.binary, "--fd=3", "--mtu=%d" % b.mtu]
+    if b.caps:
+        r = run([tool, "exec-time", "--count=%d" % cfg.exec_count, "--", b.binary,
+                 "--print-capabilities"], timeout=60)
+        m["caps_ms"] = json.loads(r.stdout)["median"]
+    helper = b.helper_argv(3)
     r = run([tool, "dhcp-time", "--count=%d" % cfg.exec_count, "--type=" + b.framing, "--fd=3",
              "--"] + helper, timeout=120)
     m["dhcp_ms"] = json.loads(r.stdout)["median"]
@@ -702,7 +724,7 @@ def main(argv):
     if os.geteuid() != 0:
         log("bench/run.py needs root (network namespaces and tap devices)")
         return 2
-    for tool in (IPERF3, LSH, SLIRP4NETNS, PASTA, PY):
+    for tool in (IPERF3, LSH, SLIRP4NETNS, PASTA, PASST, PY):
         if not os.access(tool, os.X_OK):
             log("missing %s (Debian packages: iperf3 libslirp-helper slirp4netns passt)" % tool)
             return 2
@@ -716,6 +738,11 @@ def main(argv):
     if cfg.backends:
         want = cfg.backends.split(",")
         backends = [b for b in backends if any(b.name == w or b.name.startswith(w) for w in want)]
+    else:
+        backends = [b for b in backends if not b.optional]
+    if not backends:
+        log("no backend selected")
+        return 2
     samples = {b.name: {} for b in backends}
     checks, errors = [], []
     srv = HostServers()
