@@ -1,0 +1,722 @@
+"""Private libvirt daemons, test domains and host-side probes for the system tests.
+
+Shared by the pytest scenarios in this directory and by demo.py (`make demo`).
+
+Theory of operation
+-------------------
+The fork is installed into the private prefix build/root, so a privileged
+virtqemud from it looks for everything below that prefix: its configuration
+in build/root/etc/libvirt, sockets, pidfiles and domain status XML in
+build/root/run/libvirt, logs, save images and the QEMU capabilities cache in
+build/root/var/{log,lib,cache}/libvirt.  libvirt 9.0.0 has no switch to move
+these directories for a privileged daemon (XDG variables only apply to
+unprivileged ones), and two daemons on one host (live migration) must not
+share them.  So every daemon is started inside its own mount namespace
+(`unshare --mount`) in which a private directory tree of the test run is
+bind-mounted over those three prefix directories.  Outside the namespace the
+same files are reached through their real path in the run directory, which
+is how the tests read status XML and pidfiles and how virsh finds the socket
+(qemu+unix:///system?socket=REAL_PATH).  virtlogd and virtqemud of one
+instance get identical bind mounts, so their sockets meet.
+
+Every process an instance starts (QEMU, slirp helpers, dbus-daemon) inherits
+virtqemud's mount namespace.  That namespace identity is how the tests tell
+"our" helpers from those of anybody else on the machine, and how teardown
+finds leftovers to kill by PID.
+
+Paths a guest needs to see from both sides of a namespace (serial console
+socket, console log, kernel, initramfs, save images) live in the run
+directory outside the bind-mounted prefix, so they are the same everywhere.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import guest  # noqa: E402  (tests/lib/guest.py: console driver, HTTP server)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(REPO, "build")
+PREFIX = os.path.join(BUILD, "root")
+VIRSH = os.path.join(PREFIX, "bin", "virsh")
+VIRTQEMUD = os.path.join(PREFIX, "sbin", "virtqemud")
+VIRTLOGD = os.path.join(PREFIX, "sbin", "virtlogd")
+QEMU = "/usr/bin/qemu-system-x86_64"
+
+# The bundled helper (helper/ builds it) and Debian's Rust reference helper.
+OUR_HELPER = os.path.join(BUILD, "helper", "src", "slirp-helper")
+REFERENCE_HELPER = "/usr/bin/libslirp-helper"
+
+SYSTEST_DIR = os.path.join(BUILD, "systest")
+
+# Prefix directories replaced by per-instance private copies (see above).
+PRIVATE_DIRS = {
+    "etc": os.path.join(PREFIX, "etc", "libvirt"),
+    "run": os.path.join(PREFIX, "run"),
+    "var": os.path.join(PREFIX, "var"),
+}
+
+
+def default_helper():
+    """The helper the scenarios run: $SLIRP_HELPER, else the bundled one."""
+    return os.environ.get("SLIRP_HELPER") or OUR_HELPER
+
+
+class HarnessError(Exception):
+    """Something the harness needed did not happen; the message says what."""
+
+
+def wait_for(predicate, timeout, what, interval=0.1):
+    """Poll predicate() until it returns a true value and return that value.
+
+    Raises HarnessError naming @what after @timeout seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise HarnessError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# Host processes
+
+def pid_alive(pid):
+    """True if @pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state field follows the parenthesised command name.
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def cmdline(pid):
+    """The argv of @pid as a list (empty if it is gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def exe(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return ""
+
+
+def mount_ns(pid):
+    try:
+        return os.readlink("/proc/%d/ns/mnt" % pid)
+    except OSError:
+        return None
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def read_pidfile(path):
+    """The pid in a libvirt pidfile, or None if it is missing or empty."""
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def socket_inode(pid, fd):
+    """The inode of socket @fd of @pid, or None if it is not a socket."""
+    try:
+        link = os.readlink("/proc/%d/fd/%d" % (pid, fd))
+    except OSError:
+        return None
+    m = re.match(r"socket:\[(\d+)\]$", link)
+    return int(m.group(1)) if m else None
+
+
+def unix_peer_map():
+    """{inode: peer inode} of every AF_UNIX socket on the host (from `ss -x`)."""
+    out = subprocess.run(["ss", "-xaHn"], capture_output=True, text=True, check=True).stdout
+    peers = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[5].isdigit() and f[7].isdigit():
+            peers[int(f[5])] = int(f[7])
+    return peers
+
+
+def socket_inodes(pid):
+    """The inodes of all sockets @pid has open."""
+    found = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return found
+    for fd in fds:
+        inode = socket_inode(pid, int(fd))
+        if inode is not None:
+            found.add(inode)
+    return found
+
+
+def socket_peers(pid_a, fd_a, pid_b, fd_b):
+    """True if fd_a of pid_a and fd_b of pid_b are the two ends of one
+    AF_UNIX socket pair (peer inodes as `ss -x` reports them)."""
+    a, b = socket_inode(pid_a, fd_a), socket_inode(pid_b, fd_b)
+    return a is not None and b is not None and unix_peer_map().get(a) == b
+
+
+def netdev_args(argv):
+    """The -netdev options of a QEMU command line, as dicts.
+
+    libvirt 9.0 passes them as JSON with QEMU 7.2; key=value is accepted too.
+    """
+    found = []
+    for opt, val in zip(argv, argv[1:]):
+        if opt != "-netdev":
+            continue
+        if val.startswith("{"):
+            found.append(json.loads(val))
+        else:
+            kind, _, rest = val.partition(",")
+            d = {"type": kind}
+            d.update(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)
+            found.append(d)
+    return found
+
+
+def tail(path, lines=40):
+    """The last @lines lines of a text file, or a note that it is missing."""
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return "(cannot read %s: %s)\n" % (path, e)
+
+
+# ---------------------------------------------------------------------------
+# The daemons
+
+QEMU_CONF = """\
+# qemu.conf of a private test instance (written by tests/libvirt/libvirt_harness.py).
+#
+# No sVirt: a private build has no SELinux or AppArmor policy for its paths,
+# and DAC relabelling would chown test files for nothing; QEMU, the helper
+# and dbus-daemon simply run as root.
+security_driver = "none"
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+# No cgroups: a daemon started by hand is not a systemd unit, so it gets no
+# delegated cgroup v2 subtree to create per-VM groups in.
+cgroup_controllers = [ ]
+# No per-VM mount namespace: libvirt would build a private /dev for QEMU,
+# which needs device setup that is useless for these tests and would hide
+# the test's paths; the instance itself already runs in its own namespace.
+namespaces = [ ]
+slirp_helper = "{helper}"
+{extra}
+"""
+
+VIRTQEMUD_CONF = """\
+host_uuid = "{host_uuid}"
+log_outputs = "1:file:{log}"
+log_filters = "1:qemu.qemu_slirp 1:qemu.qemu_dbus 1:qemu.qemu_extdevice 1:qemu.qemu_process 2:qemu 3:util 3:rpc 3:object 3:event 3:conf 3:security"
+unix_sock_group = "root"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+"""
+
+VIRTLOGD_CONF = """\
+log_outputs = "3:file:{log}"
+"""
+
+
+class LibvirtInstance:
+    """One private virtlogd + virtqemud pair running from build/root.
+
+    @workdir is the test run's directory; the instance keeps everything in
+    @workdir/@name.  @helper is written into qemu.conf as slirp_helper.
+    """
+
+    def __init__(self, workdir, name, helper=None, host_uuid=None, extra_qemu_conf=""):
+        self.name = name
+        self.dir = os.path.join(workdir, name)
+        self.helper = helper if helper is not None else default_helper()
+        self.host_uuid = host_uuid or str(uuid.uuid4())
+        self.extra_qemu_conf = extra_qemu_conf
+        self.private = {k: os.path.join(self.dir, k) for k in PRIVATE_DIRS}
+        self.qemud = None
+        self.logd = None
+        self.namespaces = set()     # mount namespaces our processes live in
+        self.qemud_log = os.path.join(self.dir, "virtqemud.log")
+        self.logd_log = os.path.join(self.dir, "virtlogd.log")
+
+    # Real paths (valid outside the namespace) of libvirt's directories.
+    @property
+    def socket(self):
+        return os.path.join(self.private["run"], "libvirt", "virtqemud-sock")
+
+    @property
+    def uri(self):
+        return "qemu+unix:///system?socket=" + self.socket
+
+    @property
+    def state_dir(self):
+        return os.path.join(self.private["run"], "libvirt", "qemu")
+
+    @property
+    def slirp_dir(self):
+        return os.path.join(self.state_dir, "slirp")
+
+    @property
+    def dbus_dir(self):
+        return os.path.join(self.state_dir, "dbus")
+
+    @property
+    def domain_log_dir(self):
+        return os.path.join(self.private["var"], "log", "libvirt", "qemu")
+
+    def real_path(self, path):
+        """Map a path as virtqemud sees it to the same file seen from outside."""
+        for key, target in PRIVATE_DIRS.items():
+            if path == target or path.startswith(target + "/"):
+                return self.private[key] + path[len(target):]
+        return path
+
+    def write_config(self):
+        etc = self.private["etc"]
+        for d in (etc, os.path.join(etc, "qemu"), self.private["run"],
+                  os.path.join(self.private["var"], "lib", "libvirt", "qemu"),
+                  os.path.join(self.private["var"], "log", "libvirt", "qemu"),
+                  os.path.join(self.private["var"], "cache", "libvirt", "qemu")):
+            os.makedirs(d, exist_ok=True)
+        with open(os.path.join(etc, "qemu.conf"), "w") as f:
+            f.write(QEMU_CONF.format(helper=self.helper, extra=self.extra_qemu_conf))
+        with open(os.path.join(etc, "virtqemud.conf"), "w") as f:
+            f.write(VIRTQEMUD_CONF.format(host_uuid=self.host_uuid, log=self.qemud_log))
+        with open(os.path.join(etc, "virtlogd.conf"), "w") as f:
+            f.write(VIRTLOGD_CONF.format(log=self.logd_log))
+
+    def _account_files(self):
+        """Private copies of /etc/passwd and /etc/group with libvirt's QEMU user.
+
+        virtqemud resolves the build-time default QEMU user and group
+        (libvirt-qemu on Debian) before it reads qemu.conf, and refuses to
+        start if they do not exist.  The Debian package creates them; our
+        private build must not touch the host's account database, so the
+        namespace gets copies that have them.
+        """
+        binds = []
+        for path, line in (("/etc/passwd", "libvirt-qemu:x:64055:64055:libvirt-qemu:/nonexistent:/usr/sbin/nologin\n"),
+                           ("/etc/group", "libvirt-qemu:x:64055:\n")):
+            with open(path) as f:
+                text = f.read()
+            if re.search(r"^libvirt-qemu:", text, re.M):
+                continue
+            copy = os.path.join(self.dir, os.path.basename(path))
+            with open(copy, "w") as f:
+                f.write(text + ("" if text.endswith("\n") else "\n") + line)
+            binds += [copy, path]
+        return binds
+
+    def _spawn(self, argv, outname):
+        """Start @argv in a new mount namespace with the private binds."""
+        binds = self._account_files()
+        for key, target in PRIVATE_DIRS.items():
+            binds += [self.private[key], target]
+        script = ('set -e; while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; '
+                  'shift; exec "$@"')
+        out = open(os.path.join(self.dir, outname), "ab")
+        proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "--",
+             "/bin/sh", "-c", script, "sh", *binds, "--", *argv],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        out.close()
+        # unshare and sh both exec, so proc.pid becomes the daemon itself.
+        wait_for(lambda: proc.poll() is not None or
+                 (cmdline(proc.pid)[:1] == [argv[0]] and mount_ns(proc.pid)),
+                 10, "%s to start" % os.path.basename(argv[0]), interval=0.02)
+        if proc.poll() is not None:
+            raise HarnessError("%s exited at start with status %s:\n%s%s" % (
+                argv[0], proc.returncode, tail(os.path.join(self.dir, outname)),
+                tail(self.qemud_log, 10) if argv[0] == VIRTQEMUD else ""))
+        self.namespaces.add(mount_ns(proc.pid))
+        return proc
+
+    def start(self):
+        for binary in (VIRTQEMUD, VIRTLOGD, VIRSH):
+            if not os.access(binary, os.X_OK):
+                raise HarnessError("%s is missing: build the fork first (libvirt/build.sh)" % binary)
+        os.makedirs(self.dir, exist_ok=True)
+        self.write_config()
+        etc = self.private["etc"]
+        self.logd = self._spawn([VIRTLOGD, "--config", os.path.join(etc, "virtlogd.conf")],
+                                "virtlogd.out")
+        wait_for(lambda: os.path.exists(os.path.join(self.private["run"], "libvirt",
+                                                     "virtlogd-sock")),
+                 20, "virtlogd's socket")
+        self.start_qemud()
+        return self
+
+    def start_qemud(self):
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        self.qemud = self._spawn([VIRTQEMUD, "--config",
+                                  os.path.join(self.private["etc"], "virtqemud.conf")],
+                                 "virtqemud.out")
+
+        def ready():
+            if self.qemud.poll() is not None:
+                raise HarnessError("virtqemud exited with status %s:\n%s%s" % (
+                    self.qemud.returncode, tail(os.path.join(self.dir, "virtqemud.out")),
+                    tail(self.qemud_log)))
+            return (os.path.exists(self.socket) and
+                    self.virsh("uri", check=False, timeout=30).returncode == 0)
+        wait_for(ready, 60, "virtqemud to answer on " + self.socket, interval=0.2)
+
+    def _stop(self, proc, what, timeout=20):
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print("harness: %s (pid %d) ignored SIGTERM for %d s, killing it" % (
+                what, proc.pid, timeout), file=sys.stderr)
+            proc.kill()
+            proc.wait(10)
+
+    def stop_qemud(self):
+        """Stop virtqemud only (running domains stay up, as in a daemon restart)."""
+        self._stop(self.qemud, "virtqemud")
+
+    def restart_qemud(self):
+        self.stop_qemud()
+        self.start_qemud()
+
+    def stop(self):
+        """Tear everything down: domains, daemons, then any leftover process.
+
+        Returns the leftovers that had to be killed (pid, argv), so a caller
+        can report them.
+        """
+        if self.qemud is not None and self.qemud.poll() is None:
+            try:
+                names = self.virsh("list", "--all", "--name", timeout=30).stdout.split()
+                for n in names:
+                    self.virsh("destroy", n, check=False, timeout=60)
+                    self.virsh("undefine", n, "--managed-save", check=False, timeout=30)
+            except (HarnessError, subprocess.TimeoutExpired) as e:
+                print("harness: cleaning up domains of %s failed: %s" % (self.name, e),
+                      file=sys.stderr)
+        self._stop(self.qemud, "virtqemud")
+        self._stop(self.logd, "virtlogd")
+        leftovers = self.processes()
+        for pid, argv in leftovers:
+            print("harness: killing leftover process %d: %s" % (pid, " ".join(argv)),
+                  file=sys.stderr)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return leftovers
+
+    def processes(self, exe_path=None):
+        """[(pid, argv)] of live processes in this instance's namespaces.
+
+        With @exe_path, only those running that executable.
+        """
+        want = os.path.realpath(exe_path) if exe_path else None
+        found = []
+        for pid in all_pids():
+            if pid in (self.qemud and self.qemud.pid, self.logd and self.logd.pid):
+                continue
+            if mount_ns(pid) not in self.namespaces or not pid_alive(pid):
+                continue
+            if want and exe(pid) != want:
+                continue
+            found.append((pid, cmdline(pid)))
+        return found
+
+    def helper_processes(self):
+        return self.processes(self.helper)
+
+    def dbus_processes(self):
+        return self.processes("/usr/bin/dbus-daemon")
+
+    def virsh(self, *args, check=True, timeout=120):
+        """Run virsh against this instance; returns the CompletedProcess.
+
+        With @check, a non-zero exit raises HarnessError with virsh's output.
+        """
+        argv = [VIRSH, "-q", "-c", self.uri, *args]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise HarnessError("virsh %s failed (exit %d): %s%s" % (
+                " ".join(args), proc.returncode, proc.stdout, proc.stderr.strip()))
+        return proc
+
+    def log_tail(self, lines=60):
+        """The last @lines lines of virtqemud's log without QMP traffic."""
+        try:
+            with open(self.qemud_log, errors="replace") as f:
+                text = f.readlines()
+        except OSError as e:
+            return "(cannot read %s: %s)\n" % (self.qemud_log, e)
+        keep = [l if len(l) < 400 else l[:400] + "...\n" for l in text
+                if "QEMU_MONITOR_" not in l and not l.startswith((" len=", " fd="))]
+        return "".join(keep[-lines:])
+
+
+# ---------------------------------------------------------------------------
+# Domains
+
+def mac_for(index, vm=0):
+    return "52:54:00:5e:%02x:%02x" % (vm & 0xff, index & 0xff)
+
+
+def nic_xml(mac, ip=None, prefix=24):
+    """An <interface type='user'> with a virtio model and a fixed MAC."""
+    ip_xml = ("\n  <ip family='ipv4' address='%s' prefix='%d'/>" % (ip, prefix)) if ip else ""
+    return ("<interface type='user'>\n  <mac address='%s'/>\n  <model type='virtio'/>%s\n"
+            "</interface>\n" % (mac, ip_xml))
+
+
+class Domain:
+    """A test guest on a LibvirtInstance, with its console files.
+
+    @nics is a list of nic_xml() strings.  The serial console is a unix
+    socket (bind mode: QEMU listens, GuestConsole connects) plus a log file
+    written by virtlogd, both in the run directory outside any namespace.
+    """
+
+    def __init__(self, lv, name, nics, memory_mib=128, extra_devices=""):
+        self.lv = lv
+        self.name = name
+        self.nics = nics
+        self.memory_mib = memory_mib
+        self.extra_devices = extra_devices
+        self.dir = os.path.join(os.path.dirname(lv.dir), "vm", name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.console_sock = os.path.join(self.dir, "console.sock")
+        self.console_log = os.path.join(self.dir, "console.log")
+        self.xml_path = os.path.join(self.dir, "domain.xml")
+
+    def xml(self, console_sock=None, console_log=None):
+        art = guest.artifacts(build=False)
+        kernel, initrd, line = art.kernel, art.initrd, art.cmdline
+        return """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>{mem}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>{qemu}</emulator>
+    <controller type='usb' model='none'/>
+    <controller type='pci' model='pcie-root'/>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/>
+    {nics}
+    <serial type='unix'>
+      <source mode='bind' path='{sock}'/>
+      <log file='{log}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <console type='unix'>
+      <source mode='bind' path='{sock}'/>
+      <target type='serial' port='0'/>
+    </console>
+    <memballoon model='none'/>
+    {extra}
+  </devices>
+</domain>
+""".format(name=self.name, mem=self.memory_mib, kernel=kernel, initrd=initrd,
+           cmdline=line, qemu=QEMU, nics="".join(self.nics),
+           sock=console_sock or self.console_sock, log=console_log or self.console_log,
+           extra=self.extra_devices)
+
+    def define(self):
+        with open(self.xml_path, "w") as f:
+            f.write(self.xml())
+        self.lv.virsh("define", self.xml_path)
+        return self
+
+    def start(self):
+        """virsh start; returns the CompletedProcess."""
+        return self.lv.virsh("start", self.name, timeout=120)
+
+    def destroy(self, check=True):
+        return self.lv.virsh("destroy", self.name, check=check, timeout=60)
+
+    def state(self):
+        return self.lv.virsh("domstate", self.name, check=False).stdout.strip()
+
+    # --- what the host sees -------------------------------------------------
+
+    def status_path(self):
+        return os.path.join(self.lv.state_dir, self.name + ".xml")
+
+    def status_xml(self):
+        """The live status XML as virtqemud wrote it (ElementTree root)."""
+        return ET.parse(self.status_path()).getroot()
+
+    def slirp_helpers(self):
+        """{alias: pid} from <slirp><helper alias pid> in the status XML."""
+        root = self.status_xml()
+        return {h.get("alias"): int(h.get("pid")) for h in root.iter("helper")
+                if h.get("alias") is not None}
+
+    def helper_processes(self):
+        """[(pid, argv)] of helper processes wired to this domain's QEMU:
+        those holding a socket whose peer is one of QEMU's sockets."""
+        qpid = self.qemu_pid()
+        if not qpid:
+            return []
+        qemu_socks = socket_inodes(qpid)
+        peers = unix_peer_map()
+        return [(pid, argv) for pid, argv in self.lv.helper_processes()
+                if any(peers.get(i) in qemu_socks for i in socket_inodes(pid))]
+
+    def qemu_pid(self):
+        return read_pidfile(os.path.join(self.lv.state_dir, self.name + ".pid"))
+
+    def qemu_cmdline(self):
+        pid = self.qemu_pid()
+        return cmdline(pid) if pid else []
+
+    def short_name(self):
+        """libvirt's <id>-<name> short name used in helper pidfile names."""
+        dom_id = self.lv.virsh("domid", self.name).stdout.strip()
+        return "%s-%s" % (dom_id, self.name[:20])
+
+    def slirp_pidfiles(self):
+        """Helper pidfiles of this domain in the slirp state dir."""
+        if not os.path.isdir(self.lv.slirp_dir):
+            return []
+        return sorted(os.path.join(self.lv.slirp_dir, f) for f in os.listdir(self.lv.slirp_dir)
+                      if re.match(r"\d+-%s-.*-slirp\.pid$" % re.escape(self.name[:20]), f))
+
+    def dbus_files(self):
+        """The per-VM dbus-daemon's pid, socket and config files left on disk."""
+        if not os.path.isdir(self.lv.dbus_dir):
+            return []
+        return sorted(os.path.join(self.lv.dbus_dir, f) for f in os.listdir(self.lv.dbus_dir)
+                      if re.match(r"\d+-%s-dbus\." % re.escape(self.name[:20]), f))
+
+    def domain_log(self):
+        return os.path.join(self.lv.domain_log_dir, self.name + ".log")
+
+    def diagnostics(self, lines=40):
+        """Console tail, domain log tail and virtqemud log tail, for failures."""
+        return ("--- console of %s (%s) ---\n%s--- QEMU log of %s ---\n%s"
+                "--- virtqemud log (%s) ---\n%s" % (
+                    self.name, self.console_log, tail(self.console_log, lines),
+                    self.name, tail(self.domain_log(), lines), self.lv.name,
+                    self.lv.log_tail(lines)))
+
+
+def new_run_dir(label="run"):
+    """A fresh directory for one test run under build/systest."""
+    os.makedirs(SYSTEST_DIR, exist_ok=True)
+    path = os.path.join(SYSTEST_DIR, "%s-%s-%d" % (label, time.strftime("%Y%m%d-%H%M%S"),
+                                                   os.getpid()))
+    os.makedirs(path)
+    return path
+
+
+def fetch_ok(vm, http, gateway):
+    """The guest fetches http's blob through @gateway; True if the sha256 and
+    size match and the host server saw the request come from 127.0.0.1
+    (slirp turns guest connections into host connections)."""
+    before = len(http.requests)
+    sha, size = vm.console.fetch_sha256(http.url(gateway), timeout=120)
+    if (sha, size) != (http.sha256, http.size):
+        raise HarnessError("guest fetched %d bytes with sha256 %s through %s; expected %d bytes, %s"
+                           % (size, sha, gateway, http.size, http.sha256))
+    seen = http.requests[before:]
+    if ("127.0.0.1", "/blob") not in seen:
+        raise HarnessError("host server did not see the fetch through %s from 127.0.0.1: %r"
+                           % (gateway, seen))
+    return True
+
+
+class VM:
+    """A Domain plus a GuestConsole on its serial socket.
+
+    The console connection dies with the QEMU process (save, migration,
+    destroy); connect() makes a new one to whatever QEMU now listens there.
+    """
+
+    def __init__(self, dom):
+        self.dom = dom
+        self.console = None
+
+    @property
+    def lv(self):
+        return self.dom.lv
+
+    def connect(self, socket_path=None, timeout=60):
+        self.disconnect()
+        self.console = guest.GuestConsole(socket_path or self.dom.console_sock,
+                                          log_path=os.path.join(self.dom.dir, "console-client.log"),
+                                          connect_timeout=30)
+        self.console.wait_ready(timeout)
+        return self.console
+
+    def disconnect(self):
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+
+    def boot(self, timeout=120):
+        """virsh start, then wait until the guest's shell answers."""
+        self.dom.start()
+        return self.connect(timeout=timeout)
+
+    def run(self, cmd, timeout=60):
+        return self.console.run(cmd, timeout)
+
+    def check(self, cmd, timeout=60):
+        return self.console.check(cmd, timeout)
+
+    def diagnostics(self, lines=40):
+        text = self.dom.diagnostics(lines)
+        if self.console is not None:
+            text += "--- console as the test saw it ---\n%s\n" % self.console.tail(lines)
+        return text
