@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dbus.h - the helper's bus connection, objects and names
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "netstack.h"
+#include "options.h"
+#include "transport.h"
+
+typedef struct HelperBus HelperBus;
+
+HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTransport *transport,
+                        GError **error);
+void dbus_free(HelperBus *bus);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperBus, dbus_free)

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * loop.h - the one poll loop: GLib, libslirp, the QEMU socket and signals
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "netstack.h"
+#include "transport.h"
+
+#define LOOP_PEER_CHECK_MS 500
+
+typedef struct HelperLoop HelperLoop;
+
+HelperLoop *loop_new(HelperTransport *transport, GError **error);
+void loop_attach_netstack(HelperLoop *loop, HelperNetstack *ns);
+void loop_output_frame(const guint8 *frame, size_t len, void *opaque);
+int loop_run(HelperLoop *loop);
+void loop_free(HelperLoop *loop);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperLoop, loop_free)

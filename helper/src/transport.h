@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * transport.h - Ethernet frames to and from QEMU over a Unix socket
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <stdbool.h>
+
+#include "frame.h"
+
+typedef enum {
+    TRANSPORT_DGRAM,
+    TRANSPORT_STREAM,
+    TRANSPORT_KIND_LAST,
+} TransportKind;
+
+typedef enum {
+    TRANSPORT_OK,
+    TRANSPORT_PEER_GONE,
+    TRANSPORT_STATUS_LAST,
+} TransportStatus;
+
+typedef struct {
+    guint64 rx_frames;
+    guint64 rx_bytes;
+    guint64 tx_frames;
+    guint64 tx_bytes;
+    guint64 tx_dropped_full;  /* QEMU's side was full (EAGAIN): frame dropped */
+    guint64 tx_dropped_error; /* any other send failure */
+    guint64 rx_dropped[FRAME_VERDICT_LAST]; /* by verdict; [FRAME_OK] stays 0 */
+    guint64 rejected_connections;
+} TransportStats;
+
+typedef struct HelperTransport HelperTransport;
+
+HelperTransport *transport_new_fd(int fd, guint mtu, GError **error);
+HelperTransport *transport_new_listen(const char *path, guint mtu, GError **error);
+void transport_free(HelperTransport *t);
+TransportKind transport_kind(const HelperTransport *t);
+const char *transport_kind_name(TransportKind kind);
+void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input);
+TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, FrameFunc func,
+                                   void *opaque);
+TransportStatus transport_send(HelperTransport *t, const guint8 *frame, size_t len);
+TransportStatus transport_check_peer(HelperTransport *t);
+bool transport_wants_peer_checks(const HelperTransport *t);
+const TransportStats *transport_stats(const HelperTransport *t);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperTransport, transport_free)

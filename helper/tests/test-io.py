@@ -1,0 +1,414 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""test-io.py - the helper binary over real sockets.
+
+Each case starts slirp-helper on one end of a socketpair (or on a
+--socket-path) and plays QEMU on the other end with hand-built frames:
+ARP and DHCP answers over datagram and stream framing, never a zero-length
+datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
+0, no blocking when QEMU stops reading, host forwards, and one-line errors
+with exit status 1 for bad input.  Run: test-io.py PATH-TO-slirp-helper
+"""
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HELPER = None
+MAC = bytes.fromhex("525400123456")
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def arp_request(target="10.0.2.2", sender="10.0.2.15"):
+    return (b"\xff" * 6 + MAC + b"\x08\x06" + bytes.fromhex("0001080006040001") + MAC
+            + socket.inet_aton(sender) + b"\0" * 6 + socket.inet_aton(target))
+
+
+def dhcp_discover(xid=0x12345678):
+    bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, xid, 0, 0x8000,
+                        b"\0" * 4, b"\0" * 4, b"\0" * 4, b"\0" * 4, MAC + b"\0" * 10,
+                        b"", b"")
+    bootp += bytes.fromhex("63825363") + bytes([53, 1, 1, 255])
+    udp = struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     b"\0" * 4, b"\xff" * 4)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return b"\xff" * 6 + MAC + b"\x08\x00" + ip + udp
+
+
+def is_arp_reply(frame):
+    return len(frame) >= 42 and frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x02"
+
+
+def dhcp_offer_address(frame):
+    if len(frame) < 14 + 20 + 8 + 240 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+        return None
+    ihl = (frame[14] & 0xF) * 4
+    udp = frame[14 + ihl:]
+    if struct.unpack("!H", udp[2:4])[0] != 68:
+        return None
+    return socket.inet_ntoa(udp[8 + 16:8 + 20])
+
+
+class Helper:
+    """slirp-helper on one end of a socketpair; this object is QEMU."""
+
+    def __init__(self, kind=socket.SOCK_DGRAM, args=(), tmp=None):
+        self.qemu, theirs = socket.socketpair(socket.AF_UNIX, kind)
+        self.kind = kind
+        self.proc = subprocess.Popen([HELPER, "--fd=%d" % theirs.fileno(), *args],
+                                     pass_fds=[theirs.fileno()], stderr=subprocess.PIPE)
+        theirs.close()
+        self.rxbuf = b""
+
+    def send(self, frame):
+        if self.kind == socket.SOCK_DGRAM:
+            self.qemu.send(frame)
+        else:
+            self.qemu.sendall(struct.pack("!I", len(frame)) + frame)
+
+    def recv(self, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no frame from the helper")
+            if self.kind == socket.SOCK_STREAM and len(self.rxbuf) >= 4:
+                n = struct.unpack("!I", self.rxbuf[:4])[0]
+                if len(self.rxbuf) >= 4 + n:
+                    frame, self.rxbuf = self.rxbuf[4:4 + n], self.rxbuf[4 + n:]
+                    return frame
+            r, _, _ = select.select([self.qemu], [], [], left)
+            if not r:
+                continue
+            data = self.qemu.recv(1 << 17)
+            if self.kind == socket.SOCK_DGRAM:
+                assert len(data) > 0, "the helper sent a zero-length datagram"
+                return data
+            if not data:
+                raise EOFError("helper closed the stream")
+            self.rxbuf += data
+
+    def recv_until(self, pred, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv(max(0.01, deadline - time.monotonic()))
+            got = pred(frame)
+            if got:
+                return got
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stderr.close()
+        self.qemu.close()
+
+
+class FrameTests(unittest.TestCase):
+    def exchange(self, kind):
+        h = Helper(kind)
+        try:
+            h.send(arp_request())
+            self.assertTrue(h.recv_until(is_arp_reply))
+            h.send(dhcp_discover())
+            self.assertEqual(h.recv_until(dhcp_offer_address), "10.0.2.15")
+        finally:
+            h.close()
+
+    def test_dgram_arp_dhcp(self):
+        self.exchange(socket.SOCK_DGRAM)
+
+    def test_stream_arp_dhcp(self):
+        self.exchange(socket.SOCK_STREAM)
+
+    def test_stream_split_writes(self):
+        h = Helper(socket.SOCK_STREAM)
+        try:
+            wire = struct.pack("!I", 42) + arp_request()
+            for b in wire:
+                h.qemu.send(bytes([b]))
+                time.sleep(0.001)
+            self.assertTrue(h.recv_until(is_arp_reply))
+        finally:
+            h.close()
+
+    def test_custom_net(self):
+        h = Helper(args=["--net=192.168.7.9/24"])
+        try:
+            h.send(arp_request(target="192.168.7.2", sender="192.168.7.15"))
+            self.assertTrue(h.recv_until(is_arp_reply))
+            h.send(dhcp_discover())
+            self.assertEqual(h.recv_until(dhcp_offer_address), "192.168.7.15")
+        finally:
+            h.close()
+
+    def test_garbage_frames_dropped(self):
+        h = Helper()
+        try:
+            for junk in (b"\x01", b"\xff" * 13, b"\xff" * 12 + b"\x88\xf8" + b"\0" * 50,
+                         b"\xff" * 9000):
+                h.qemu.send(junk)
+            h.send(arp_request())
+            self.assertTrue(h.recv_until(is_arp_reply))
+            self.assertIsNone(h.proc.poll())
+        finally:
+            h.close()
+
+
+class LifecycleTests(unittest.TestCase):
+    def assert_exits_after_peer_close(self, kind, idle):
+        h = Helper(kind)
+        try:
+            if not idle:
+                h.send(arp_request())
+                h.recv_until(is_arp_reply)
+            else:
+                time.sleep(0.3)
+            t0 = time.monotonic()
+            h.qemu.close()
+            rc = h.proc.wait(timeout=5)
+            elapsed = time.monotonic() - t0
+            self.assertEqual(rc, 0)
+            self.assertLess(elapsed, 2.0)
+        finally:
+            if h.proc.poll() is None:
+                h.proc.kill()
+                h.proc.wait()
+            h.proc.stderr.close()
+
+    def test_dgram_idle_peer_death(self):
+        self.assert_exits_after_peer_close(socket.SOCK_DGRAM, idle=True)
+
+    def test_dgram_busy_peer_death(self):
+        self.assert_exits_after_peer_close(socket.SOCK_DGRAM, idle=False)
+
+    def test_stream_peer_death(self):
+        self.assert_exits_after_peer_close(socket.SOCK_STREAM, idle=True)
+
+    def test_sigterm_and_sigint(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            h = Helper()
+            try:
+                time.sleep(0.2)
+                t0 = time.monotonic()
+                h.proc.send_signal(sig)
+                self.assertEqual(h.proc.wait(timeout=3), 0)
+                self.assertLess(time.monotonic() - t0, 1.0)
+            finally:
+                h.close()
+
+    def test_closed_stderr_pipe(self):
+        # libvirt closes the read end of stderr after start-up
+        h = Helper(args=["--debug"])
+        try:
+            time.sleep(0.2)
+            h.proc.stderr.close()
+            for _ in range(50):
+                h.send(arp_request())
+            h.recv_until(is_arp_reply)
+            self.assertIsNone(h.proc.poll())
+            h.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(h.proc.wait(timeout=3), 0)
+        finally:
+            if h.proc.poll() is None:
+                h.proc.kill()
+            h.proc.wait()
+            h.qemu.close()
+
+    def test_inherited_fd_left_open(self):
+        # stands in for libvirt's pid-file lock: must stay open in the helper
+        r, w = os.pipe()
+        qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        proc = subprocess.Popen([HELPER, "--fd=%d" % theirs.fileno()],
+                                pass_fds=[theirs.fileno(), w], stderr=subprocess.DEVNULL)
+        theirs.close()
+        try:
+            time.sleep(0.3)
+            self.assertTrue(os.path.exists("/proc/%d/fd/%d" % (proc.pid, w)))
+        finally:
+            proc.kill()
+            proc.wait()
+            qemu.close()
+            os.close(r)
+            os.close(w)
+
+    def test_no_block_when_qemu_stops_reading(self):
+        h = Helper()
+        try:
+            # QEMU reads nothing; provoke far more replies than the socket holds
+            h.qemu.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            for _ in range(3000):
+                try:
+                    h.qemu.send(arp_request(), socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    time.sleep(0.001)
+            time.sleep(0.3)
+            # the loop sleeps in poll, never inside a send to QEMU
+            for _ in range(10):
+                with open("/proc/%d/task/%d/wchan" % (h.proc.pid, h.proc.pid)) as f:
+                    wchan = f.read().strip()
+                self.assertTrue("poll" in wchan or wchan == "0", wchan)
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            h.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(h.proc.wait(timeout=3), 0)
+            self.assertLess(time.monotonic() - t0, 1.0)
+        finally:
+            h.close()
+
+
+class SocketPathTests(unittest.TestCase):
+    def test_serve_one_connection(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "net.sock")
+            proc = subprocess.Popen([HELPER, "--socket-path=" + path], stderr=subprocess.PIPE)
+            try:
+                for _ in range(100):
+                    if os.path.exists(path):
+                        break
+                    time.sleep(0.02)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                frame = arp_request()
+                s.sendall(struct.pack("!I", len(frame)) + frame)
+                s.settimeout(3)
+                buf = b""
+                while len(buf) < 4 or len(buf) < 4 + struct.unpack("!I", buf[:4])[0]:
+                    buf += s.recv(4096)
+                self.assertTrue(is_arp_reply(buf[4:]))
+                # a second QEMU is turned away
+                s2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s2.connect(path)
+                s2.settimeout(3)
+                self.assertEqual(s2.recv(10), b"")
+                s2.close()
+                s.close()
+                self.assertEqual(proc.wait(timeout=3), 0)
+                self.assertFalse(os.path.exists(path))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                proc.stderr.close()
+
+
+class ForwardTests(unittest.TestCase):
+    def free_port(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def test_hostfwd_reaches_guest(self):
+        port = self.free_port()
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port])
+        try:
+            h.send(dhcp_discover())
+            h.recv_until(dhcp_offer_address)
+            c = socket.create_connection(("127.0.0.1", port), timeout=3)
+            # libslirp now asks for the guest's MAC or sends the SYN to it
+            def to_guest(frame):
+                if frame[12:14] == b"\x08\x06" and frame[38:42] == socket.inet_aton("10.0.2.15"):
+                    return True
+                return frame[12:14] == b"\x08\x00" and frame[23] == 6 and \
+                    frame[30:34] == socket.inet_aton("10.0.2.15")
+            self.assertTrue(h.recv_until(to_guest))
+            c.close()
+        finally:
+            h.close()
+
+    def test_hostfwd_port_in_use(self):
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port])
+        try:
+            self.assertEqual(h.proc.wait(timeout=3), 1)
+            err = h.proc.stderr.read().decode()
+            self.assertIn("--hostfwd", err)
+            self.assertIn("in use", err)
+            self.assertEqual(err.count("\n"), 1)
+        finally:
+            h.close()
+            busy.close()
+
+
+class BadInputTests(unittest.TestCase):
+    def run_bad(self, args, must, pass_fds=()):
+        p = subprocess.run([HELPER, *args], capture_output=True, timeout=5, pass_fds=pass_fds)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn(must, err)
+
+    def test_table(self):
+        self.run_bad([], "--fd")
+        self.run_bad(["--fd=99"], "'99'")
+        self.run_bad(["--fd=abc"], "'abc'")
+        self.run_bad(["--fd=3", "--net=10.0.2.0/33"], "--net")
+        self.run_bad(["--fd=3", "--nonsense"], "--nonsense")
+        with open("/etc/hostname", "rb") as f:
+            self.run_bad(["--fd=%d" % f.fileno()], "not a socket", pass_fds=[f.fileno()])
+        r, w = os.pipe()
+        try:
+            self.run_bad(["--fd=%d" % r], "not a socket", pass_fds=[r])
+        finally:
+            os.close(r)
+            os.close(w)
+        t = socket.socket()
+        try:
+            self.run_bad(["--fd=%d" % t.fileno()], "AF_UNIX", pass_fds=[t.fileno()])
+        finally:
+            t.close()
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.run_bad(["--fd=%d" % b.fileno()], "SOCK_DGRAM", pass_fds=[b.fileno()])
+        finally:
+            a.close()
+            b.close()
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.run_bad(["--fd=%d" % u.fileno()], "not connected", pass_fds=[u.fileno()])
+        finally:
+            u.close()
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.run_bad(["--fd=%d" % b.fileno(), "--tftp=/nonexistent-dir"], "--tftp",
+                         pass_fds=[b.fileno()])
+        finally:
+            a.close()
+            b.close()
+
+    def test_capabilities(self):
+        import json
+        t0 = time.monotonic()
+        p = subprocess.run([HELPER, "--print-capabilities"], capture_output=True, timeout=5)
+        self.assertEqual(p.returncode, 0)
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc["type"], "slirp-helper")
+        for f in ("ipv4", "ipv6", "tftp", "dbus-address", "migrate", "restrict", "hostfwd"):
+            self.assertIn(f, doc["features"])
+        self.assertNotIn("exit-with-parent", doc["features"])
+        self.assertEqual(p.stderr, b"")
+
+
+if __name__ == "__main__":
+    HELPER = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
