@@ -36,6 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BUILD = os.path.join(REPO, "build", "bench")
+LOGS = os.path.join(BUILD, "logs")
 OURS_DEFAULT = os.path.join(REPO, "build", "helper", "src", "slirp-helper")
 LSH = "/usr/bin/libslirp-helper"
 SLIRP4NETNS = "/usr/bin/slirp4netns"
@@ -335,8 +336,10 @@ def all_backends(ours):
 class Instance:
     """One running backend with its guest namespace."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, tag):
         self.b = backend
+        self.tag = tag        # e.g. "rep1": names the log files
+        self.logs = []
         self.ns = None
         self.procs = []
         self.pid = None       # the process whose CPU and memory are measured
@@ -352,9 +355,28 @@ class Instance:
         return GUEST_GW if self.ns else "127.0.0.1"
 
     def _spawn(self, argv, **kw):
-        p = REG.spawn(argv, **kw)
+        """Starts a backend process; its stderr goes to build/bench/logs/."""
+        os.makedirs(LOGS, exist_ok=True)
+        path = os.path.join(LOGS, "%s-%s-%s.log" % (self.b.name, self.tag,
+                                                    os.path.basename(argv[0])))
+        with open(path, "wb") as err:
+            kw.setdefault("stderr", err)
+            p = REG.spawn(argv, **kw)
         self.procs.append(p)
+        self.logs.append(path)
         return p
+
+    def log_tails(self):
+        out = []
+        for path in self.logs:
+            try:
+                with open(path, errors="replace") as f:
+                    tail = f.read()[-600:].strip()
+            except OSError:
+                continue
+            if tail:
+                out.append("%s: %s" % (os.path.basename(path), tail))
+        return "\n".join(out)
 
     def _netns(self):
         self.ns = REG.new_netns()
@@ -402,8 +424,7 @@ class Instance:
             p = self._spawn([self.b.binary, "--configure", "--mtu=%d" % self.b.mtu,
                              "--ready-fd=%d" % rw, "--exit-fd=%d" % er, "--netns-type=path",
                              "/run/netns/" + self.ns, "tap0"],
-                            pass_fds=[rw, er], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            pass_fds=[rw, er], stdout=subprocess.DEVNULL)
             os.close(rw)
             os.close(er)
             self.keep_fds.append(ew)
@@ -418,7 +439,7 @@ class Instance:
                              "/run/netns/" + self.ns, "-I", "tap0", "-4", "-a", GUEST_IP,
                              "-n", "24", "-g", GUEST_GW, "-m", str(self.b.mtu), "-t", "none",
                              "-u", "none", "-T", "none", "-U", "none"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL)
             self.pid = p.pid
 
             def configured():
@@ -432,13 +453,15 @@ class Instance:
         return all(p.poll() is None for p in self.procs)
 
     def stop(self):
-        for p in self.procs:
+        for p in reversed(self.procs):  # the forwarder before the helper
             REG.kill(p)
+        self.procs = []
         for fd in self.keep_fds:
             os.close(fd)
         self.keep_fds = []
         if self.ns:
             REG.del_netns(self.ns)
+            self.ns = None
 
 
 # --------------------------------------------------------------------------
@@ -498,10 +521,10 @@ def blob(inst, srv, direction, size, timeout):
     return {"ok": ok, "bytes": size, "client": client["sha256"], "server": server.get("sha256")}
 
 
-def measure_instance(b, srv, cfg):
+def measure_instance(b, srv, cfg, tag):
     """Starts backend b, measures everything that needs the guest, stops it."""
     m, checks = {}, []
-    inst = Instance(b)
+    inst = Instance(b, tag)
     try:
         inst.start()
         if inst.pid:
@@ -525,6 +548,10 @@ def measure_instance(b, srv, cfg):
             m["rss_loaded"] = status_kib(inst.pid, "VmHWM") / 1024
         if not inst.alive():
             raise BenchError("a process of %s died during the run" % b.name)
+    except BenchError as e:
+        inst.stop()
+        tails = inst.log_tails()
+        raise BenchError(str(e) + ("\n" + tails if tails else ""))
     finally:
         inst.stop()
     return m, checks
@@ -696,8 +723,15 @@ def ensure_built():
 
 
 def find_ours():
+    """Our helper, copied so that a rebuild during the run cannot mix two versions."""
     path = os.environ.get("SLIRP_HELPER") or OURS_DEFAULT
-    return path if os.access(path, os.X_OK) else None
+    if not os.access(path, os.X_OK):
+        return None, None
+    snap = os.path.join(BUILD, "slirp-helper.under-test")
+    shutil.copy2(path, snap)
+    with open(snap, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    return snap, "%s (sha256 %s)" % (path, digest)
 
 
 def parse_args(argv):
@@ -731,7 +765,8 @@ def main(argv):
     t_start = time.monotonic()
     ensure_built()
     remove_stale_netns()
-    ours = find_ours()
+    shutil.rmtree(LOGS, ignore_errors=True)
+    ours, ours_desc = find_ours()
     if not ours:
         log("note: our slirp-helper is not built (%s); measuring the others only" % OURS_DEFAULT)
     backends = all_backends(ours)
@@ -751,7 +786,7 @@ def main(argv):
             for b in backends:  # interleaved: A B C A B C ...
                 t0 = time.monotonic()
                 try:
-                    m, c = measure_instance(b, srv, cfg)
+                    m, c = measure_instance(b, srv, cfg, "rep%d" % (rep + 1))
                     if b.is_socket_helper:
                         m.update(measure_startup(b, cfg))
                 except BenchError as e:
@@ -768,7 +803,7 @@ def main(argv):
     finally:
         srv.stop()
     rows = summarize(samples, backends, cfg)
-    info = machine_info(ours)
+    info = machine_info(ours_desc)
     md = render_markdown(rows, info, cfg, checks, errors, backends)
     os.makedirs(os.path.dirname(cfg.md), exist_ok=True)
     with open(cfg.md, "w") as f:
