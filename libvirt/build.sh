@@ -52,7 +52,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
         -Dcurl=disabled -Dbash_completion=disabled -Dinit_script=none \
         >"$log" 2>&1; then
         rm -rf "$builddir"
-        die "meson setup failed: $(grep -m1 -E 'ERROR|error' "$log") (full log: $log)"
+        die "meson setup failed: $(grep -m1 'ERROR:' "$log") (full log: $log)"
     fi
 fi
 
