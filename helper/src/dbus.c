@@ -1,19 +1,177 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder until D-Bus lands */
+/*
+ * dbus.c - the helper's bus connection, objects and names
+ *
+ * Theory of operation: with --dbus-address the helper connects to libvirt's
+ * per-VM bus during start-up (so a bad address fails the start, with the
+ * reason on stderr), exports its objects, and only then requests its names,
+ * so that nobody who sees a name can find its objects missing:
+ *
+ *   org.qemu.VMState1             queued (no DO_NOT_QUEUE): QEMU walks the
+ *                                 queue of this name to find every helper
+ *   org.libvirt_slirp.Helper1.ID  this helper's control name (control.c)
+ *   org.freedesktop.Slirp1_PID    what Debian's libslirp-helper owns
+ *
+ * GDBus does its socket I/O in its worker thread but calls our handlers in
+ * the default main context, which loop.c iterates; so handlers run in the
+ * main thread between poll iterations.  Losing the bus does not stop the
+ * network: it is logged and migration becomes impossible.
+ */
 #include "dbus.h"
 
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "vmstate.h"
+
 struct HelperBus {
-    int unused;
+    GDBusConnection *conn;
+    HelperVmstate *vmstate;
+    HelperControl *control;
 };
 
+static const char *const dbus_error_names[] = {
+    [NETSTACK_ERROR_FAILED] = "org.libvirt_slirp.Helper1.Error.Failed",
+    [NETSTACK_ERROR_INVALID_SPEC] = "org.libvirt_slirp.Helper1.Error.InvalidSpec",
+    [NETSTACK_ERROR_BAD_ADDRESS] = "org.libvirt_slirp.Helper1.Error.BadAddress",
+    [NETSTACK_ERROR_PORT_IN_USE] = "org.libvirt_slirp.Helper1.Error.PortInUse",
+    [NETSTACK_ERROR_NO_SUCH_RULE] = "org.libvirt_slirp.Helper1.Error.NoSuchRule",
+    [NETSTACK_ERROR_BAD_STATE] = "org.libvirt_slirp.Helper1.Error.BadState",
+    [NETSTACK_ERROR_NOT_ALLOWED] = "org.libvirt_slirp.Helper1.Error.NotAllowed",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(dbus_error_names) == NETSTACK_ERROR_LAST);
+
+/**
+ * dbus_error_name() - the D-Bus error name for a helper error
+ * @error: the error
+ *
+ * Return: a static name; ...Error.Failed for errors outside NETSTACK_ERROR
+ */
+const char *dbus_error_name(const GError *error)
+{
+    if (error->domain == NETSTACK_ERROR && error->code >= 0 && error->code < NETSTACK_ERROR_LAST)
+        return dbus_error_names[error->code];
+    return dbus_error_names[NETSTACK_ERROR_FAILED];
+}
+
+/**
+ * dbus_return_error() - reply to a call with a named error and its message
+ * @inv: the call; consumed
+ * @error: the error
+ */
+void dbus_return_error(GDBusMethodInvocation *inv, const GError *error)
+{
+    g_dbus_method_invocation_return_dbus_error(inv, dbus_error_name(error), error->message);
+}
+
+/**
+ * dbus_request_name() - ask the bus for a name
+ * @conn: the connection
+ * @name: the name
+ * @flags: RequestName flags (0: queue)
+ * @error: set if the call fails or the name cannot be had
+ *
+ * Return: true if we own the name or are queued for it
+ */
+static bool dbus_request_name(GDBusConnection *conn, const char *name, guint32 flags,
+                              GError **error)
+{
+    g_autoptr(GVariant) reply = NULL;
+    guint32 result;
+
+    reply = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "RequestName",
+                                        g_variant_new("(su)", name, flags), G_VARIANT_TYPE("(u)"),
+                                        G_DBUS_CALL_FLAGS_NONE, 5000, NULL, error);
+    if (!reply) {
+        g_prefix_error(error, "Cannot request the bus name '%s': ", name);
+        return false;
+    }
+    g_variant_get(reply, "(u)", &result);
+    if (result != 1 /* primary owner */ && result != 2 /* in queue */ &&
+        result != 4 /* already owner */) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                    "The bus name '%s' is already taken", name);
+        return false;
+    }
+    return true;
+}
+
+static void dbus_on_closed(GDBusConnection *conn, gboolean remote_peer_vanished, GError *error,
+                           gpointer data)
+{
+    log_warn("Lost the D-Bus connection%s%s; networking continues, migration will fail",
+             error ? ": " : "", error ? error->message : "");
+}
+
+/**
+ * dbus_connect() - connect to --dbus-address and export the helper's objects
+ * @cfg: the configuration; must outlive the bus
+ * @ns: the netstack; must outlive the bus
+ * @transport: the QEMU socket, for statistics; must outlive the bus
+ * @error: set on failure, naming --dbus-address or --dbus-id
+ *
+ * Return: the bus, or NULL
+ */
 HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTransport *transport,
                         GError **error)
 {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "D-Bus is not implemented yet");
-    return NULL;
+    g_autoptr(HelperBus) bus = g_new0(HelperBus, 1);
+    g_autofree char *control_name = control_bus_name(cfg->dbus_id);
+    g_autofree char *compat_name = g_strdup_printf("org.freedesktop.Slirp1_%d", (int)getpid());
+    g_autoptr(GError) local = NULL;
+
+    bus->conn = g_dbus_connection_new_for_address_sync(
+        cfg->dbus_address,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, &local);
+    if (!bus->conn) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "Cannot connect to --dbus-address '%s': %s", cfg->dbus_address,
+                    local->message);
+        return NULL;
+    }
+    g_dbus_connection_set_exit_on_close(bus->conn, FALSE);
+    g_signal_connect(bus->conn, "closed", G_CALLBACK(dbus_on_closed), NULL);
+
+    bus->vmstate = vmstate_export(bus->conn, cfg, ns, error);
+    if (!bus->vmstate)
+        return NULL;
+    bus->control = control_export(bus->conn, cfg, ns, transport, error);
+    if (!bus->control)
+        return NULL;
+
+    if (!dbus_request_name(bus->conn, "org.qemu.VMState1", 0, error))
+        return NULL;
+    if (!dbus_request_name(bus->conn, control_name, 4 /* DO_NOT_QUEUE */, &local)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                    "Invalid --dbus-id value '%s': another helper on the bus uses it (%s)",
+                    cfg->dbus_id, local->message);
+        return NULL;
+    }
+    if (!dbus_request_name(bus->conn, compat_name, 4 /* DO_NOT_QUEUE */, &local)) {
+        log_warn("%s", local->message);
+        g_clear_error(&local);
+    }
+    return g_steal_pointer(&bus);
 }
 
+/**
+ * dbus_free() - unexport the objects and drop the connection
+ * @bus: the bus, or NULL
+ */
 void dbus_free(HelperBus *bus)
 {
+    if (!bus)
+        return;
+    g_clear_pointer(&bus->control, control_free);
+    g_clear_pointer(&bus->vmstate, vmstate_free);
+    if (bus->conn) {
+        g_signal_handlers_disconnect_by_func(bus->conn, dbus_on_closed, NULL);
+        g_dbus_connection_flush_sync(bus->conn, NULL, NULL);
+        g_object_unref(bus->conn);
+    }
     g_free(bus);
 }

@@ -15,5 +15,7 @@ typedef struct HelperBus HelperBus;
 HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTransport *transport,
                         GError **error);
 void dbus_free(HelperBus *bus);
+const char *dbus_error_name(const GError *error);
+void dbus_return_error(GDBusMethodInvocation *inv, const GError *error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperBus, dbus_free)
