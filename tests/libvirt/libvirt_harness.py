@@ -239,7 +239,7 @@ slirp_helper = "{helper}"
 VIRTQEMUD_CONF = """\
 host_uuid = "{host_uuid}"
 log_outputs = "1:file:{log}"
-log_filters = "1:qemu.qemu_slirp 1:qemu.qemu_dbus 1:qemu.qemu_extdevice 1:qemu.qemu_process 2:qemu 3:util 3:rpc 3:object 3:event 3:conf 3:security"
+log_filters = "1:qemu.slirp 1:qemu.dbus 1:qemu.qemu_extdevice 1:qemu.qemu_process 1:util.pidfile 1:util.command 2:qemu 3:util 3:rpc 3:object 3:event 3:conf 3:security"
 unix_sock_group = "root"
 unix_sock_ro_perms = "0777"
 unix_sock_rw_perms = "0700"
@@ -639,6 +639,13 @@ class Domain:
         return sorted(os.path.join(self.lv.dbus_dir, f) for f in os.listdir(self.lv.dbus_dir)
                       if re.match(r"\d+-%s-dbus\." % re.escape(self.name[:20]), f))
 
+    def dbus_pid(self):
+        """The per-VM dbus-daemon's pid from its pidfile, or None."""
+        for path in self.dbus_files():
+            if path.endswith("-dbus.pid"):
+                return read_pidfile(path)
+        return None
+
     def domain_log(self):
         return os.path.join(self.lv.domain_log_dir, self.name + ".log")
 
@@ -674,6 +681,29 @@ def fetch_ok(vm, http, gateway):
         raise HarnessError("host server did not see the fetch through %s from 127.0.0.1: %r"
                            % (gateway, seen))
     return True
+
+
+def ensure_lease(vm, iface):
+    """Make sure @iface has an address; DHCP only if it has none."""
+    out, _ = vm.run("ip -4 -o addr show dev %s" % iface)
+    if "inet " not in out:
+        vm.console.dhcp(iface)
+
+
+def lease_for_mac(vm, iface, mac):
+    """The address the helper's DHCP server leases to @mac on @iface.
+
+    Temporarily gives @iface that MAC, runs DHCP, then puts the NIC's own
+    MAC back and renews, so the guest ends on its normal lease.
+    """
+    own = vm.check("cat /sys/class/net/%s/address" % iface).strip()
+    vm.check("ip link set dev %s address %s" % (iface, mac))
+    try:
+        lease = vm.console.dhcp(iface)
+    finally:
+        vm.check("ip link set dev %s address %s" % (iface, own))
+        vm.console.dhcp(iface)
+    return lease["ip"]
 
 
 class VM:

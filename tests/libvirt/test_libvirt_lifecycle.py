@@ -151,3 +151,96 @@ def test_hotplug_and_unplug(lv_any, chain, request, http):
     assert not os.path.exists(os.path.join(lv.slirp_dir, "%s-%s-slirp.pid" % (dom.short_name(), new_alias)))
     vm.check("ip route replace default via 10.0.2.2 dev eth0")
     assert H.fetch_ok(vm, http, "10.0.2.2")
+
+
+def test_save_restore(lv_any, chain, request, http):
+    """virsh save + virsh restore: the helper's state goes through dbus-vmstate.
+
+    The guest keeps its address and reaches the host without a new DHCP
+    exchange, the restored helper was started for incoming state, and its
+    DHCP lease table is the saved one (a third MAC gets the third address).
+    """
+    lv = lv_any
+    vm = chain_vm(chain, lv, request)
+    dom = vm.dom
+    H.ensure_lease(vm, "eth0")
+    # Two leases in the helper's table: .15 for the NIC's MAC, .16 for another.
+    assert H.lease_for_mac(vm, "eth0", H.mac_for(0xb0, 1)) == "10.0.2.16"
+    old = dom.slirp_helpers()
+    old_qemu = dom.qemu_pid()
+
+    image = os.path.join(dom.dir, "saved.img")
+    vm.disconnect()
+    lv.virsh("save", dom.name, image, timeout=180)
+    try:
+        assert dom.state() == "shut off"
+        for alias, pid in old.items():
+            H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (%d) to exit after save" % (alias, pid))
+        assert not H.pid_alive(old_qemu)
+
+        lv.virsh("restore", image, timeout=180)
+    finally:
+        if os.path.exists(image):
+            os.unlink(image)
+    assert dom.state() == "running"
+    new = dom.slirp_helpers()
+    assert list(new) == list(old) and new["net0"] != old["net0"], (old, new)
+    argv = dict(dom.helper_processes())[new["net0"]]
+    assert "--dbus-incoming" in argv, argv
+
+    vm.connect()
+    addr = vm.check("ip -4 -o addr show dev eth0")
+    assert "10.0.2.15/24" in addr, addr
+    vm.check("ip route replace default via 10.0.2.2 dev eth0")
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+    # The restored table still holds .15 and .16: a third MAC gets .17
+    # (an empty table would hand out .15 again).
+    assert H.lease_for_mac(vm, "eth0", H.mac_for(0xc0, 1)) == "10.0.2.17"
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+
+
+def assert_cleaned_up(dom, helpers, dbus_pid):
+    """After the domain stopped: no helper, no dbus-daemon, no files."""
+    for alias, pid in helpers.items():
+        H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (pid %d) to exit" % (alias, pid))
+    H.wait_for(lambda: not H.pid_alive(dbus_pid), 5, "dbus-daemon (pid %d) to exit" % dbus_pid)
+    assert dom.slirp_pidfiles() == []
+    assert [f for f in dom.dbus_files() if f.endswith((".pid", ".sock"))] == []
+    assert not os.path.exists(dom.status_path())
+
+
+def start_two_nic_vm(lv, vm_factory, name):
+    vm = vm_factory(lv, name, [H.nic_xml(H.mac_for(1, 3)), H.nic_xml(H.mac_for(2, 3))])
+    vm.boot()
+    helpers = vm.dom.slirp_helpers()
+    assert sorted(helpers) == ["net0", "net1"], helpers
+    dbus = vm.dom.dbus_pid()
+    assert dbus and H.pid_alive(dbus), "no per-VM dbus-daemon: %r" % vm.dom.dbus_files()
+    return vm, helpers, dbus
+
+
+def test_destroy_cleans_up(lv, vm_factory):
+    vm, helpers, dbus = start_two_nic_vm(lv, vm_factory, "destroy")
+    short = vm.dom.short_name()
+    vm.dom.destroy()
+    assert vm.dom.state() == "shut off"
+    assert_cleaned_up(vm.dom, helpers, dbus)
+    assert not [p for p, a in lv.helper_processes() if any(short in x for x in a)]
+
+
+def test_guest_poweroff_cleans_up(lv, vm_factory):
+    vm, helpers, dbus = start_two_nic_vm(lv, vm_factory, "poweroff")
+    vm.console._send("poweroff -f\n")
+    H.wait_for(lambda: vm.dom.state() == "shut off", 60, "the guest to power off")
+    assert_cleaned_up(vm.dom, helpers, dbus)
+
+
+@pytest.mark.xfail(strict=True, reason="G14: qemuDBusStop leaves the per-VM dbus-daemon's "
+                   "<shortname>-dbus.conf in the dbus state dir after the domain stops")
+def test_destroy_removes_dbus_config(lv, vm_factory):
+    vm = vm_factory(lv, "dbusconf", [H.nic_xml(H.mac_for(1, 4))])
+    vm.dom.start()
+    files = vm.dom.dbus_files()
+    assert any(f.endswith("-dbus.conf") for f in files), files
+    vm.dom.destroy()
+    assert vm.dom.dbus_files() == []
