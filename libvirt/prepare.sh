@@ -54,7 +54,7 @@ if [ -d "$tree/.git" ] && [ -f "$stampfile" ]; then
     echo "prepare: the series changed; re-applying it on the pristine tree"
     git -C "$tree" am --abort >/dev/null 2>&1 || true
     git -C "$tree" reset -q --hard upstream
-    git -C "$tree" clean -q -fdx -e src/keycodemapdb
+    git -C "$tree" clean -q -fdx -e src/keycodemapdb -e subprojects/slirp-helper
 else
     "$here/fetch.sh" "$downloads"
     echo "prepare: unpacking $LIBVIRT_TARBALL into $tree"
@@ -66,6 +66,11 @@ else
     # never in upstream's own file list; keep it that way or syntax-check
     # would judge a foreign code base.
     echo "/src/keycodemapdb/" >> "$tree.tmp/.git/info/exclude"
+    # The bundled helper is a meson subproject whose sources are this
+    # repository's helper/, linked in rather than copied.
+    echo "/subprojects/slirp-helper" >> "$tree.tmp/.git/info/exclude"
+    mkdir -p "$tree.tmp/subprojects"
+    ln -s ../../../helper "$tree.tmp/subprojects/slirp-helper"
     git -C "$tree.tmp" config user.name "libvirt-slirp prepare"
     git -C "$tree.tmp" config user.email "prepare@libvirt-slirp.invalid"
     git -C "$tree.tmp" add -A
