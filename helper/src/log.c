@@ -36,6 +36,9 @@ typedef enum {
 static gint log_target = LOG_TARGET_STDERR;
 static int log_fd = 2;
 static bool log_verbose;
+static bool log_prepared;
+static int log_file_fd_prepared = -1;
+static int log_null_fd = -1;
 
 static const char *const log_level_names[] = {
     [LOG_EMERG] = "emergency",
@@ -198,14 +201,21 @@ void log_init_early(bool debug)
 }
 
 /**
- * log_startup_complete() - leave stderr now that libvirt stops reading it
+ * log_prepare() - open what the final log target needs, before confinement
  * @log_file: path given with --log-file, or NULL
  * @error: set when @log_file cannot be opened
  *
- * Return: true on success; on failure logging stays on stderr
+ * The sandbox (sandbox.c) hides the file system and forbids new files, so
+ * the --log-file descriptor, the syslog socket and /dev/null are opened
+ * here, while the helper still sees the host; log_startup_complete() only
+ * switches to them.  Messages keep going to stderr until then.
+ *
+ * Return: true on success
  */
-bool log_startup_complete(const char *log_file, GError **error)
+bool log_prepare(const char *log_file, GError **error)
 {
+    if (log_prepared)
+        return true;
     if (log_file) {
         int fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 
@@ -214,7 +224,40 @@ bool log_startup_complete(const char *log_file, GError **error)
                         "Cannot open --log-file '%s': %s", log_file, g_strerror(errno));
             return false;
         }
-        log_fd = fd;
+        log_file_fd_prepared = fd;
+    } else if (!isatty(2)) {
+        openlog("slirp-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        log_null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    }
+    log_prepared = true;
+    return true;
+}
+
+/**
+ * log_file_fd() - the --log-file descriptor, for async-signal-safe writers
+ *
+ * Return: the descriptor opened by log_prepare(), or -1 without --log-file
+ */
+int log_file_fd(void)
+{
+    return log_file_fd_prepared;
+}
+
+/**
+ * log_startup_complete() - leave stderr now that libvirt stops reading it
+ * @log_file: path given with --log-file, or NULL
+ * @error: set when @log_file cannot be opened
+ *
+ * Calls log_prepare() if main() did not already.
+ *
+ * Return: true on success; on failure logging stays on stderr
+ */
+bool log_startup_complete(const char *log_file, GError **error)
+{
+    if (!log_prepare(log_file, error))
+        return false;
+    if (log_file_fd_prepared >= 0) {
+        log_fd = log_file_fd_prepared;
         g_atomic_int_set(&log_target, LOG_TARGET_FILE);
         return true;
     }
@@ -222,14 +265,13 @@ bool log_startup_complete(const char *log_file, GError **error)
     if (isatty(2))
         return true;
 
-    openlog("slirp-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
     g_atomic_int_set(&log_target, LOG_TARGET_SYSLOG);
 
     /* fd 2 is ours; park it on /dev/null so nothing can block or fail on it */
-    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null_fd >= 0) {
-        dup2(null_fd, 2);
-        close(null_fd);
+    if (log_null_fd >= 0) {
+        dup2(log_null_fd, 2);
+        close(log_null_fd);
+        log_null_fd = -1;
     }
     return true;
 }

@@ -9,6 +9,8 @@
 #include <syslog.h>
 
 void log_init_early(bool debug);
+bool log_prepare(const char *log_file, GError **error);
+int log_file_fd(void);
 bool log_startup_complete(const char *log_file, GError **error);
 void log_msg(int priority, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 bool log_debug_enabled(void);
