@@ -80,9 +80,15 @@ def require_helper(path):
 
 
 @pytest.fixture(scope="session")
-def lv(instances):
+def our_helper():
+    """Path of the helper under test (ours, or $SLIRP_HELPER); fails if missing."""
+    return require_helper(H.default_helper())
+
+
+@pytest.fixture(scope="session")
+def lv(instances, our_helper):
     """The instance running our helper (or $SLIRP_HELPER)."""
-    return instances.get("ours", require_helper(H.default_helper()))
+    return instances.get("ours", our_helper)
 
 
 @pytest.fixture(scope="session", params=sorted(HELPERS))

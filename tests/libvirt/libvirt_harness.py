@@ -202,6 +202,15 @@ def netdev_args(argv):
     return found
 
 
+def kernel_kills(exe_name, lines=10):
+    """Recent kernel log lines about @exe_name dying: seccomp kills (audit
+    type=1326), segfaults, OOM.  Empty if dmesg is unavailable."""
+    proc = subprocess.run(["dmesg"], capture_output=True, text=True)
+    hits = [l for l in proc.stdout.splitlines()
+            if exe_name in l and ("type=1326" in l or "segfault" in l or "oom" in l.lower())]
+    return "\n".join(hits[-lines:])
+
+
 def tail(path, lines=40):
     """The last @lines lines of a text file, or a note that it is missing."""
     try:
@@ -519,7 +528,7 @@ class Domain:
         self.nics = nics
         self.memory_mib = memory_mib
         self.extra_devices = extra_devices
-        self.dir = os.path.join(os.path.dirname(lv.dir), "vm", name)
+        self.dir = os.path.join(os.path.dirname(lv.dir), "vm", lv.name, name)
         os.makedirs(self.dir, exist_ok=True)
         self.console_sock = os.path.join(self.dir, "console.sock")
         self.console_log = os.path.join(self.dir, "console.log")
@@ -650,12 +659,17 @@ class Domain:
         return os.path.join(self.lv.domain_log_dir, self.name + ".log")
 
     def diagnostics(self, lines=40):
-        """Console tail, domain log tail and virtqemud log tail, for failures."""
-        return ("--- console of %s (%s) ---\n%s--- QEMU log of %s ---\n%s"
+        """Console tail, domain log tail, virtqemud log tail and kernel
+        reports of a dying helper, for failures."""
+        text = ("--- console of %s (%s) ---\n%s--- QEMU log of %s ---\n%s"
                 "--- virtqemud log (%s) ---\n%s" % (
                     self.name, self.console_log, tail(self.console_log, lines),
                     self.name, tail(self.domain_log(), lines), self.lv.name,
                     self.lv.log_tail(lines)))
+        kills = kernel_kills(os.path.basename(self.lv.helper)[:15])
+        if kills:
+            text += "--- kernel log: the helper killed (seccomp=type 1326) ---\n%s\n" % kills
+        return text
 
 
 def new_run_dir(label="run"):

@@ -131,10 +131,6 @@ exit 1
 """
 
 
-def misconfigured(instances, run_dir, key, helper):
-    return instances.get(key, helper)
-
-
 def test_missing_helper_falls_back_to_builtin_slirp(instances, run_dir, vm_factory):
     """slirp_helper names a missing file: 9.0.0 and the fork start the guest
     on QEMU's built-in slirp (-netdev user) with no <slirp> in the status XML."""

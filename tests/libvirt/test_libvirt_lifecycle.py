@@ -21,9 +21,15 @@ REF_IGNORES_NET = ("libslirp-helper 4.3.0 ignores --net for its own addresses: o
                    "10.0.3.0/24 the DHCP server and gateway stay 10.0.2.2")
 
 
-def xfail_for_reference(request, reason):
+REF_INCOMING_RACE = ("libslirp-helper 4.3.0 intermittently is not found on the per-VM bus when "
+                     "QEMU loads dbus-vmstate on the incoming side ('Required VMState Id are "
+                     "missing'), so restore fails; libvirt does not wait for the helper to own "
+                     "org.qemu.VMState1 before the incoming migration starts")
+
+
+def xfail_for_reference(request, reason, strict=True):
     if request.node.callspec.params.get("lv_any") == "reference":
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict))
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +166,8 @@ def test_save_restore(lv_any, chain, request, http):
     exchange, the restored helper was started for incoming state, and its
     DHCP lease table is the saved one (a third MAC gets the third address).
     """
+    # Intermittent, hence not strict: it passes when the helper wins the race.
+    xfail_for_reference(request, REF_INCOMING_RACE, strict=False)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
