@@ -121,10 +121,25 @@ def vm_factory(request):
             vm.lv.virsh("undefine", vm.dom.name, "--managed-save", check=False)
 
 
+# Outcomes of the scenarios parametrized over both helpers, for the
+# side-by-side table printed at the end of the session.
+SIDE_BY_SIDE = {}
+
+
+def _outcome(report):
+    if hasattr(report, "wasxfail"):
+        return ("xpass" if report.passed else "xfail") + " (%s)" % report.wasxfail.split(":")[0]
+    return report.outcome
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "lv_any" in params and (report.when == "call" or not report.passed):
+        if report.when == "call" or (item.originalname, params["lv_any"]) not in SIDE_BY_SIDE:
+            SIDE_BY_SIDE[(item.originalname, params["lv_any"])] = _outcome(report)
     if report.when != "call" or not report.failed:
         return
     vms = list(getattr(item, "used_vms", []))
@@ -145,3 +160,15 @@ def pytest_runtest_makereport(item, call):
         if insts is not None:
             for lvi in insts.by_key.values():
                 report.sections.append(("virtqemud log of %s" % lvi.name, lvi.log_tail()))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not SIDE_BY_SIDE:
+        return
+    tr = terminalreporter
+    tr.section("libvirt scenarios: our helper vs Debian's libslirp-helper")
+    names = sorted({name for name, _ in SIDE_BY_SIDE})
+    tr.write_line("%-28s %-10s %s" % ("scenario", "ours", "reference (%s)" % H.REFERENCE_HELPER))
+    for name in names:
+        tr.write_line("%-28s %-10s %s" % (name, SIDE_BY_SIDE.get((name, "ours"), "-"),
+                                          SIDE_BY_SIDE.get((name, "reference"), "-")))

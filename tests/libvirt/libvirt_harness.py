@@ -57,6 +57,7 @@ OUR_HELPER = os.path.join(BUILD, "helper", "src", "slirp-helper")
 REFERENCE_HELPER = "/usr/bin/libslirp-helper"
 
 SYSTEST_DIR = os.path.join(BUILD, "systest")
+CAPS_CACHE = os.path.join(SYSTEST_DIR, "qemu-capabilities-cache")
 
 # Prefix directories replaced by per-instance private copies (see above).
 PRIVATE_DIRS = {
@@ -354,6 +355,10 @@ class LibvirtInstance:
         binds = self._account_files()
         for key, target in PRIVATE_DIRS.items():
             binds += [self.private[key], target]
+        # QEMU's capabilities cache is shared by all instances and runs: probing
+        # QEMU costs seconds of TCG, and libvirt revalidates the cache itself
+        # (QEMU binary, libvirt build and kernel are part of its key).
+        binds += [CAPS_CACHE, os.path.join(PRIVATE_DIRS["var"], "cache", "libvirt", "qemu")]
         script = ('set -e; while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; '
                   'shift; exec "$@"')
         out = open(os.path.join(self.dir, outname), "ab")
@@ -379,6 +384,7 @@ class LibvirtInstance:
             if not os.access(binary, os.X_OK):
                 raise HarnessError("%s is missing: build the fork first (libvirt/build.sh)" % binary)
         os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(CAPS_CACHE, exist_ok=True)
         self.write_config()
         etc = self.private["etc"]
         self.logd = self._spawn([VIRTLOGD, "--config", os.path.join(etc, "virtlogd.conf")],
@@ -608,8 +614,7 @@ class Domain:
     def slirp_helpers(self):
         """{alias: pid} from <slirp><helper alias pid> in the status XML."""
         root = self.status_xml()
-        return {h.get("alias"): int(h.get("pid")) for h in root.iter("helper")
-                if h.get("alias") is not None}
+        return {h.get("alias"): int(h.get("pid")) for h in root.findall("./slirp/helper")}
 
     def helper_processes(self):
         """[(pid, argv)] of helper processes wired to this domain's QEMU:

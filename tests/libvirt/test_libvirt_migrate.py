@@ -13,7 +13,7 @@ import re
 import libvirt_harness as H
 
 
-def test_live_migration(instances, our_helper, vm_factory, http):
+def test_live_migration(instances, our_helper, vm_factory, http, request):
     helper = our_helper
     src = instances.get("migsrc", helper)
     dst = instances.get("migdst", helper)
@@ -40,6 +40,7 @@ def test_live_migration(instances, our_helper, vm_factory, http):
               "--migrateuri", "tcp://127.0.0.1:%d" % port, timeout=300)
 
     moved = H.VM(target)
+    request.node.used_vms.append(moved)
     try:
         assert target.state() == "running"
         assert vm.dom.state() != "running"
