@@ -63,15 +63,14 @@ static void control_list_forwards(HelperControl *ctl, GDBusMethodInvocation *inv
         g_autofree char *host = forward_addr_string((const struct sockaddr *)&e->fwd.host);
         g_autofree char *guest = forward_addr_string((const struct sockaddr *)&e->fwd.guest);
 
-        g_variant_builder_add(&b, "(usssqsq)", e->id, spec, forward_proto_name(e->fwd.proto),
-                              host, forward_addr_port((const struct sockaddr *)&e->fwd.host),
-                              guest, forward_addr_port((const struct sockaddr *)&e->fwd.guest));
+        g_variant_builder_add(&b, "(usssqsq)", e->id, spec, forward_proto_name(e->fwd.proto), host,
+                              forward_addr_port((const struct sockaddr *)&e->fwd.host), guest,
+                              forward_addr_port((const struct sockaddr *)&e->fwd.guest));
     }
     g_dbus_method_invocation_return_value(inv, g_variant_new("(a(usssqsq))", &b));
 }
 
-static void control_add_forward(HelperControl *ctl, GVariant *params,
-                                GDBusMethodInvocation *inv)
+static void control_add_forward(HelperControl *ctl, GVariant *params, GDBusMethodInvocation *inv)
 {
     g_autoptr(GError) error = NULL;
     const char *spec;
@@ -80,9 +79,9 @@ static void control_add_forward(HelperControl *ctl, GVariant *params,
 
     g_variant_get(params, "(&s)", &spec);
     if (!forward_parse_host(spec, &fwd, &error)) {
-        g_autoptr(GError) wrapped = g_error_new(NETSTACK_ERROR, NETSTACK_ERROR_INVALID_SPEC,
-                                                "Invalid forward spec '%s': %s", spec,
-                                                error->message);
+        g_autoptr(GError) wrapped =
+            g_error_new(NETSTACK_ERROR, NETSTACK_ERROR_INVALID_SPEC,
+                        "Invalid forward spec '%s': %s", spec, error->message);
         dbus_return_error(inv, wrapped);
         return;
     }
@@ -96,8 +95,7 @@ static void control_add_forward(HelperControl *ctl, GVariant *params,
     g_dbus_method_invocation_return_value(inv, g_variant_new("(u)", id));
 }
 
-static void control_remove_forward(HelperControl *ctl, GVariant *params,
-                                   GDBusMethodInvocation *inv)
+static void control_remove_forward(HelperControl *ctl, GVariant *params, GDBusMethodInvocation *inv)
 {
     g_autoptr(GError) error = NULL;
     guint id;
@@ -175,9 +173,9 @@ static void control_method_call(GDBusConnection *conn, const char *sender, const
     }
 }
 
-static GVariant *control_get_property(GDBusConnection *conn, const char *sender,
-                                      const char *path, const char *iface, const char *property,
-                                      GError **error, gpointer data)
+static GVariant *control_get_property(GDBusConnection *conn, const char *sender, const char *path,
+                                      const char *iface, const char *property, GError **error,
+                                      gpointer data)
 {
     HelperControl *ctl = data;
 
@@ -204,8 +202,8 @@ static const GDBusInterfaceVTable control_vtable = {
  *
  * Return: the exported objects, or NULL
  */
-HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg,
-                              HelperNetstack *ns, HelperTransport *transport, GError **error)
+HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg, HelperNetstack *ns,
+                              HelperTransport *transport, GError **error)
 {
     g_autoptr(HelperControl) ctl = g_new0(HelperControl, 1);
 
@@ -221,8 +219,8 @@ HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg,
         return NULL;
     ctl->registration = g_dbus_connection_register_object(
         conn, CONTROL_OBJECT_PATH,
-        g_dbus_node_info_lookup_interface(ctl->node, "org.libvirt_slirp.Helper1"),
-        &control_vtable, ctl, NULL, error);
+        g_dbus_node_info_lookup_interface(ctl->node, "org.libvirt_slirp.Helper1"), &control_vtable,
+        ctl, NULL, error);
     if (!ctl->registration)
         return NULL;
     ctl->compat_registration = g_dbus_connection_register_object(

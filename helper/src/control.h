@@ -13,8 +13,8 @@
 
 typedef struct HelperControl HelperControl;
 
-HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg,
-                              HelperNetstack *ns, HelperTransport *transport, GError **error);
+HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg, HelperNetstack *ns,
+                              HelperTransport *transport, GError **error);
 void control_free(HelperControl *ctl);
 char *control_bus_name(const char *dbus_id);
 

@@ -91,8 +91,8 @@ static bool dbus_request_name(GDBusConnection *conn, const char *name, guint32 f
     g_variant_get(reply, "(u)", &result);
     if (result != 1 /* primary owner */ && result != 2 /* in queue */ &&
         result != 4 /* already owner */) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                    "The bus name '%s' is already taken", name);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS, "The bus name '%s' is already taken",
+                    name);
         return false;
     }
     return true;
@@ -122,15 +122,14 @@ HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTrans
     g_autofree char *compat_name = g_strdup_printf("org.freedesktop.Slirp1_%d", (int)getpid());
     g_autoptr(GError) local = NULL;
 
-    bus->conn = g_dbus_connection_new_for_address_sync(
-        cfg->dbus_address,
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, &local);
+    bus->conn =
+        g_dbus_connection_new_for_address_sync(cfg->dbus_address,
+                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                               NULL, NULL, &local);
     if (!bus->conn) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                    "Cannot connect to --dbus-address '%s': %s", cfg->dbus_address,
-                    local->message);
+                    "Cannot connect to --dbus-address '%s': %s", cfg->dbus_address, local->message);
         return NULL;
     }
     g_dbus_connection_set_exit_on_close(bus->conn, FALSE);

@@ -74,8 +74,8 @@ static bool forward_parse_port(const char *s, size_t len, guint16 *port)
  *
  * Return: NULL on success, else a static description of what is wrong
  */
-static const char *forward_parse_endpoint(const char *s, size_t len,
-                                          struct sockaddr_storage *sa, socklen_t *sa_len)
+static const char *forward_parse_endpoint(const char *s, size_t len, struct sockaddr_storage *sa,
+                                          socklen_t *sa_len)
 {
     char addr[INET6_ADDRSTRLEN + 1];
     const char *port;
@@ -176,8 +176,7 @@ bool forward_parse_host(const char *spec, HostForward *fwd, GError **error)
 
     memset(fwd, 0, sizeof(*fwd));
     if (!forward_parse_proto(spec, &fwd->proto, &rest)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "protocol must be tcp or udp");
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "protocol must be tcp or udp");
         return false;
     }
     dash = strchr(rest, '-');
@@ -188,8 +187,7 @@ bool forward_parse_host(const char *spec, HostForward *fwd, GError **error)
     }
     why = forward_parse_endpoint(rest, (size_t)(dash - rest), &fwd->host, &fwd->host_len);
     if (why) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "host side: %s", why);
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "host side: %s", why);
         return false;
     }
     if (fwd->host.ss_family == AF_UNSPEC) {
@@ -199,8 +197,7 @@ bool forward_parse_host(const char *spec, HostForward *fwd, GError **error)
     }
     why = forward_parse_endpoint(dash + 1, strlen(dash + 1), &fwd->guest, &fwd->guest_len);
     if (why) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "guest side: %s", why);
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "guest side: %s", why);
         return false;
     }
     return true;
@@ -300,8 +297,7 @@ bool forward_parse_guest(const char *spec, GuestForward *fwd, GError **error)
 
     memset(fwd, 0, sizeof(*fwd));
     if (!forward_parse_proto(spec, &proto, &rest) || proto != FORWARD_TCP) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "protocol must be tcp");
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "protocol must be tcp");
         return false;
     }
     target = strstr(rest, "-unix:");
@@ -314,8 +310,7 @@ bool forward_parse_guest(const char *spec, GuestForward *fwd, GError **error)
     if (!why && sa.ss_family == AF_INET6)
         why = "only IPv4 guest addresses are supported";
     if (why) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "guest side: %s", why);
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "guest side: %s", why);
         return false;
     }
     target += strlen("-unix:");

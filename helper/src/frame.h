@@ -40,10 +40,10 @@ typedef struct {
     size_t max_len;
     guint8 hdr[FRAME_STREAM_HDR];
     size_t hdr_have;
-    size_t want;   /* length of the frame being collected */
-    size_t have;   /* bytes of it collected in @buf */
-    size_t skip;   /* bytes of an oversized frame still to discard */
-    guint8 *buf;   /* max_len bytes, allocated on first partial frame */
+    size_t want;      /* length of the frame being collected */
+    size_t have;      /* bytes of it collected in @buf */
+    size_t skip;      /* bytes of an oversized frame still to discard */
+    guint8 *buf;      /* max_len bytes, allocated on first partial frame */
     guint64 oversize; /* frames longer than max_len, discarded */
 } FrameDecoder;
 

@@ -41,14 +41,9 @@ static int log_file_fd_prepared = -1;
 static int log_null_fd = -1;
 
 static const char *const log_level_names[] = {
-    [LOG_EMERG] = "emergency",
-    [LOG_ALERT] = "alert",
-    [LOG_CRIT] = "critical",
-    [LOG_ERR] = "error",
-    [LOG_WARNING] = "warning",
-    [LOG_NOTICE] = "notice",
-    [LOG_INFO] = "info",
-    [LOG_DEBUG] = "debug",
+    [LOG_EMERG] = "emergency", [LOG_ALERT] = "alert",     [LOG_CRIT] = "critical",
+    [LOG_ERR] = "error",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+    [LOG_INFO] = "info",       [LOG_DEBUG] = "debug",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(log_level_names) == LOG_DEBUG + 1);
 
@@ -109,9 +104,8 @@ static void G_GNUC_PRINTF(2, 0) log_msgv(int priority, const char *fmt, va_list 
         clock_gettime(CLOCK_REALTIME, &ts);
         if (gmtime_r(&ts.tv_sec, &tm))
             strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-        len = snprintf(line, sizeof(line), "%s.%03ldZ %d %s: %s\n", stamp,
-                       ts.tv_nsec / 1000000, (int)getpid(),
-                       log_level_names[priority], msg);
+        len = snprintf(line, sizeof(line), "%s.%03ldZ %d %s: %s\n", stamp, ts.tv_nsec / 1000000,
+                       (int)getpid(), log_level_names[priority], msg);
         log_write_line(log_fd, line, MIN((size_t)len, sizeof(line) - 1));
         break;
     }
@@ -148,8 +142,8 @@ void log_msg(int priority, const char *fmt, ...)
  * @message: the message
  * @data: unused
  */
-static void log_glib_handler(const char *domain, GLogLevelFlags level,
-                             const char *message, gpointer data)
+static void log_glib_handler(const char *domain, GLogLevelFlags level, const char *message,
+                             gpointer data)
 {
     int priority = LOG_DEBUG;
 

@@ -18,8 +18,8 @@ bool log_debug_enabled(void);
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                    \
-    do {                                  \
-        if (log_debug_enabled())          \
-            log_msg(LOG_DEBUG, __VA_ARGS__); \
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_debug_enabled())                                                                   \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
     } while (0)

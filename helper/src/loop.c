@@ -210,14 +210,12 @@ static void loop_iterate(HelperLoop *loop)
     if (ret < 0 && errno != EINTR)
         log_warn("poll failed: %s", g_strerror(errno));
 
-    g_main_context_check(loop->ctx, max_priority, &g_array_index(fds, GPollFD, glib_start),
-                         glib_n);
+    g_main_context_check(loop->ctx, max_priority, &g_array_index(fds, GPollFD, glib_start), glib_n);
 
     if (g_array_index(fds, GPollFD, 0).revents & G_IO_IN)
         loop_read_signals(loop);
 
-    if (transport_dispatch(loop->transport, fds, loop_input_frame, loop) ==
-            TRANSPORT_PEER_GONE &&
+    if (transport_dispatch(loop->transport, fds, loop_input_frame, loop) == TRANSPORT_PEER_GONE &&
         !loop->quit) {
         log_info("QEMU closed its end of the socket; exiting");
         loop->quit = true;

@@ -34,7 +34,9 @@
 
 #include "log.h"
 
+/* clang-format off: the quark name is stringified */
 G_DEFINE_QUARK(slirp-helper-netstack-error-quark, netstack_error)
+/* clang-format on */
 
 typedef struct NetstackInstance NetstackInstance;
 
@@ -239,7 +241,8 @@ static NetstackInstance *netstack_instance_new(HelperNetstack *ns, GError **erro
 
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_ADDRESS,
                         "Invalid --guestfwd value '%s': the guest address and port are "
-                        "outside the network or already taken", spec);
+                        "outside the network or already taken",
+                        spec);
             netstack_instance_free(inst);
             return NULL;
         }
@@ -362,8 +365,8 @@ static bool netstack_listen_forward(HelperNetstack *ns, const HostForward *fwd, 
                     "not allowed to listen on the host port (%s)", g_strerror(err));
         break;
     default:
-        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_FAILED,
-                    "libslirp could not listen (%s)", err ? g_strerror(err) : "unknown reason");
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_FAILED, "libslirp could not listen (%s)",
+                    err ? g_strerror(err) : "unknown reason");
         break;
     }
     return false;
@@ -603,8 +606,7 @@ guint netstack_add_forward(HelperNetstack *ns, const HostForward *fwd, GError **
     NetstackForward entry = { 0 };
 
     for (guint i = 0; i < ns->forwards->len; i++) {
-        if (forward_host_same_listener(&g_array_index(ns->forwards, NetstackForward, i).fwd,
-                                       fwd)) {
+        if (forward_host_same_listener(&g_array_index(ns->forwards, NetstackForward, i).fwd, fwd)) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_PORT_IN_USE,
                         "the host port is already forwarded by rule %u",
                         g_array_index(ns->forwards, NetstackForward, i).id);
@@ -767,8 +769,7 @@ bool netstack_load_state(HelperNetstack *ns, int version, const guint8 *data, si
         g_autoptr(GError) local = NULL;
 
         if (!netstack_listen_forward(ns, &entry->fwd, &local)) {
-            log_warn("Dropping forward rule %u after loading state: %s", entry->id,
-                     local->message);
+            log_warn("Dropping forward rule %u after loading state: %s", entry->id, local->message);
             g_array_remove_index(ns->forwards, i);
             continue;
         }
@@ -860,8 +861,8 @@ GPtrArray *netstack_leases(HelperNetstack *ns)
         inet_ntop(AF_INET, &addr, buf, sizeof(buf));
         lease = g_new0(NetstackLease, 1);
         lease->address = g_strdup(buf);
-        lease->mac = g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", p[2], p[3], p[4], p[5],
-                                     p[6], p[7]);
+        lease->mac =
+            g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", p[2], p[3], p[4], p[5], p[6], p[7]);
         g_ptr_array_add(leases, lease);
     }
     return leases;

@@ -78,8 +78,7 @@ SockdiagPeer sockdiag_query_peer(int nl_fd, int sock_fd, guint32 *seq)
     request.req.udiag_cookie[0] = ~0u;
     request.req.udiag_cookie[1] = ~0u;
 
-    if (sendto(nl_fd, &request, sizeof(request), 0, (struct sockaddr *)&kernel,
-               sizeof(kernel)) < 0)
+    if (sendto(nl_fd, &request, sizeof(request), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
         return SOCKDIAG_PEER_UNKNOWN;
 
     /* The kernel answers synchronously; drain until our sequence number. */

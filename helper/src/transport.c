@@ -166,9 +166,8 @@ HelperTransport *transport_new_fd(int fd, guint mtu, GError **error)
     }
     len = sizeof(type);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                    "Invalid --fd value '%d': %s", fd,
-                    errno == ENOTSOCK ? "not a socket" : g_strerror(errno));
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Invalid --fd value '%d': %s",
+                    fd, errno == ENOTSOCK ? "not a socket" : g_strerror(errno));
         return NULL;
     }
     len = sizeof(domain);
@@ -337,8 +336,8 @@ void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input)
  * @func: receiver of accepted frames
  * @opaque: for @func
  */
-static void transport_deliver(HelperTransport *t, const guint8 *frame, size_t len,
-                              FrameFunc func, void *opaque)
+static void transport_deliver(HelperTransport *t, const guint8 *frame, size_t len, FrameFunc func,
+                              void *opaque)
 {
     FrameVerdict verdict = frame_check(frame, len, t->max_frame);
 

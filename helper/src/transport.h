@@ -26,8 +26,8 @@ typedef struct {
     guint64 rx_bytes;
     guint64 tx_frames;
     guint64 tx_bytes;
-    guint64 tx_dropped_full;  /* QEMU's side was full (EAGAIN): frame dropped */
-    guint64 tx_dropped_error; /* any other send failure */
+    guint64 tx_dropped_full;                /* QEMU's side was full (EAGAIN): frame dropped */
+    guint64 tx_dropped_error;               /* any other send failure */
     guint64 rx_dropped[FRAME_VERDICT_LAST]; /* by verdict; [FRAME_OK] stays 0 */
     guint64 rejected_connections;
 } TransportStats;

@@ -54,8 +54,8 @@ struct HelperVmstate {
  *
  * Return: true if the blob may be given to libslirp
  */
-bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version,
-                           const guint8 **payload, size_t *payload_len, GError **error)
+bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version, const guint8 **payload,
+                           size_t *payload_len, GError **error)
 {
     guint32 got;
 
@@ -93,13 +93,15 @@ bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version,
         if (p[0] != 0) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
                         "The state holds guest-forward connections (record type %u), "
-                        "which this helper cannot restore", p[0]);
+                        "which this helper cannot restore",
+                        p[0]);
             return false;
         }
         if (*payload_len != VMSTATE_V4_PAYLOAD_LEN) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
                         "The state payload is %zu bytes; version 4 without connections "
-                        "is %d bytes", *payload_len, VMSTATE_V4_PAYLOAD_LEN);
+                        "is %d bytes",
+                        *payload_len, VMSTATE_V4_PAYLOAD_LEN);
             return false;
         }
         for (int i = 0; i < 16; i++) {
@@ -128,7 +130,10 @@ GBytes *vmstate_envelope_seal(guint32 version, GBytes *payload, GError **error)
     gsize len = g_bytes_get_size(payload);
     GByteArray *out;
     guint8 hdr[VMSTATE_HEADER_LEN] = {
-        (guint8)(version >> 24), (guint8)(version >> 16), (guint8)(version >> 8), (guint8)version,
+        (guint8)(version >> 24),
+        (guint8)(version >> 16),
+        (guint8)(version >> 8),
+        (guint8)version,
     };
 
     if (len + VMSTATE_HEADER_LEN > VMSTATE_SIZE_MAX) {
@@ -193,8 +198,7 @@ static void vmstate_load(HelperVmstate *vm, GVariant *params, GDBusMethodInvocat
                     "The state was already loaded once");
     } else if (vmstate_envelope_open(blob, len, (guint32)slirp_state_version(), &payload,
                                      &payload_len, &error) &&
-               netstack_load_state(vm->ns, slirp_state_version(), payload, payload_len,
-                                   &error)) {
+               netstack_load_state(vm->ns, slirp_state_version(), payload, payload_len, &error)) {
         vm->loaded = true;
         netstack_set_waiting(vm->ns, false);
         log_info("Loaded %zu bytes of network state; guest traffic enabled", (size_t)len);
@@ -220,9 +224,9 @@ static void vmstate_method_call(GDBusConnection *conn, const char *sender, const
                                               "No method %s", method);
 }
 
-static GVariant *vmstate_get_property(GDBusConnection *conn, const char *sender,
-                                      const char *path, const char *iface, const char *property,
-                                      GError **error, gpointer data)
+static GVariant *vmstate_get_property(GDBusConnection *conn, const char *sender, const char *path,
+                                      const char *iface, const char *property, GError **error,
+                                      gpointer data)
 {
     HelperVmstate *vm = data;
 
@@ -248,8 +252,8 @@ static const GDBusInterfaceVTable vmstate_vtable = {
  *
  * Return: the exported object, or NULL
  */
-HelperVmstate *vmstate_export(GDBusConnection *conn, const HelperConfig *cfg,
-                              HelperNetstack *ns, GError **error)
+HelperVmstate *vmstate_export(GDBusConnection *conn, const HelperConfig *cfg, HelperNetstack *ns,
+                              GError **error)
 {
     g_autoptr(HelperVmstate) vm = g_new0(HelperVmstate, 1);
 

@@ -17,14 +17,14 @@
  * ip_id (u16) and 16 BOOTP slots of 8 bytes */
 #define VMSTATE_V4_PAYLOAD_LEN (1 + 2 + 16 * 8)
 
-bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version,
-                           const guint8 **payload, size_t *payload_len, GError **error);
+bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version, const guint8 **payload,
+                           size_t *payload_len, GError **error);
 GBytes *vmstate_envelope_seal(guint32 version, GBytes *payload, GError **error);
 
 typedef struct HelperVmstate HelperVmstate;
 
-HelperVmstate *vmstate_export(GDBusConnection *conn, const HelperConfig *cfg,
-                              HelperNetstack *ns, GError **error);
+HelperVmstate *vmstate_export(GDBusConnection *conn, const HelperConfig *cfg, HelperNetstack *ns,
+                              GError **error);
 void vmstate_free(HelperVmstate *vm);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperVmstate, vmstate_free)

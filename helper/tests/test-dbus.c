@@ -32,8 +32,8 @@ static char *name_owner(const char *name)
 {
     g_autoptr(GVariant) r = g_dbus_connection_call_sync(
         conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-        "GetNameOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(s)"),
-        G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+        "GetNameOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
+        2000, NULL, NULL);
     char *owner = NULL;
 
     if (r)
@@ -44,8 +44,7 @@ static char *name_owner(const char *name)
 /* Start a helper (ours, or another binary with the same options). */
 static Helper *helper_start_with(const char *binary, const char *id, const char *extra)
 {
-    g_autoptr(GSubprocessLauncher) launcher =
-        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) error = NULL;
     g_autofree char *wanted = NULL;
@@ -58,7 +57,8 @@ static Helper *helper_start_with(const char *binary, const char *id, const char 
     g_subprocess_launcher_take_fd(launcher, sv[1], 3);
     g_ptr_array_add(argv, g_strdup(binary));
     g_ptr_array_add(argv, g_strdup("--fd=3"));
-    g_ptr_array_add(argv, g_strdup_printf("--dbus-address=%s", g_test_dbus_get_bus_address(test_bus)));
+    g_ptr_array_add(argv,
+                    g_strdup_printf("--dbus-address=%s", g_test_dbus_get_bus_address(test_bus)));
     g_ptr_array_add(argv, g_strdup_printf("--dbus-id=%s", id));
     if (extra) {
         g_auto(GStrv) words = g_strsplit(extra, " ", -1);
@@ -74,8 +74,8 @@ static Helper *helper_start_with(const char *binary, const char *id, const char 
     for (int i = 0; i < 500 && !h->name; i++) {
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
             conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "ListQueuedOwners", g_variant_new("(s)", "org.qemu.VMState1"),
-            G_VARIANT_TYPE("(as)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+            "ListQueuedOwners", g_variant_new("(s)", "org.qemu.VMState1"), G_VARIANT_TYPE("(as)"),
+            G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
         g_autofree const char **owners = NULL;
 
         if (r) {
@@ -84,9 +84,9 @@ static Helper *helper_start_with(const char *binary, const char *id, const char 
             owners = g_variant_get_strv(list, NULL);
             for (int j = 0; owners[j] && !h->name; j++) {
                 g_autoptr(GVariant) v = g_dbus_connection_call_sync(
-                    conn, owners[j], "/org/qemu/VMState1", "org.freedesktop.DBus.Properties",
-                    "Get", g_variant_new("(ss)", "org.qemu.VMState1", "Id"),
-                    G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+                    conn, owners[j], "/org/qemu/VMState1", "org.freedesktop.DBus.Properties", "Get",
+                    g_variant_new("(ss)", "org.qemu.VMState1", "Id"), G_VARIANT_TYPE("(v)"),
+                    G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
                 g_autoptr(GVariant) inner = NULL;
 
                 if (!v)
@@ -134,8 +134,8 @@ static GVariant *call(Helper *h, const char *path, const char *iface, const char
 static GBytes *save(Helper *h)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) r = call(h, "/org/qemu/VMState1", "org.qemu.VMState1", "Save", NULL,
-                                 "(ay)", &error);
+    g_autoptr(GVariant) r =
+        call(h, "/org/qemu/VMState1", "org.qemu.VMState1", "Save", NULL, "(ay)", &error);
     g_autoptr(GVariant) ay = NULL;
     gsize len;
     const guint8 *data;
@@ -148,10 +148,10 @@ static GBytes *save(Helper *h)
 
 static gboolean load(Helper *h, const guint8 *data, gsize len, GError **error)
 {
-    g_autoptr(GVariant) r = call(
-        h, "/org/qemu/VMState1", "org.qemu.VMState1", "Load",
-        g_variant_new("(@ay)", g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, len, 1)),
-        NULL, error);
+    g_autoptr(GVariant) r =
+        call(h, "/org/qemu/VMState1", "org.qemu.VMState1", "Load",
+             g_variant_new("(@ay)", g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, len, 1)),
+             NULL, error);
     return r != NULL;
 }
 
@@ -432,7 +432,8 @@ static guint16 free_port(void)
 
 static gboolean can_connect(guint16 port)
 {
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_port = htons(port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     int s = socket(AF_INET, SOCK_STREAM, 0);
     gboolean ok = connect(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
@@ -485,9 +486,9 @@ static void test_control(void)
     g_autofree char *owner = name_owner("org.libvirt_slirp.Helper1.slirp-52_54_00_aa_bb_cc");
     g_assert_cmpstr(owner, ==, h->name);
     {
-        g_autoptr(GVariant) r = call(h, "/org/freedesktop/Slirp1/Helper",
-                                     "org.freedesktop.Slirp1.Helper", "GetInfo", NULL, "(s)",
-                                     &error);
+        g_autoptr(GVariant) r =
+            call(h, "/org/freedesktop/Slirp1/Helper", "org.freedesktop.Slirp1.Helper", "GetInfo",
+                 NULL, "(s)", &error);
         g_assert_no_error(error);
         g_variant_get(r, "(&s)", &s);
         g_assert_nonnull(strstr(s, "HOST_FORWARD"));
@@ -511,8 +512,8 @@ static void test_control(void)
         const char *lspec, *proto, *haddr, *gaddr;
         guint16 hport, gport;
 
-        g_variant_get_child(list, 1, "(u&s&s&sq&sq)", &lid, &lspec, &proto, &haddr, &hport,
-                            &gaddr, &gport);
+        g_variant_get_child(list, 1, "(u&s&s&sq&sq)", &lid, &lspec, &proto, &haddr, &hport, &gaddr,
+                            &gport);
         g_assert_cmpuint(lid, ==, id);
         g_assert_cmpstr(lspec, ==, spec);
         g_assert_cmpstr(proto, ==, "tcp");
@@ -539,7 +540,8 @@ static void test_control(void)
     g_clear_error(&error);
     {
         /* a port another process holds */
-        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sin = { .sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t l = sizeof(sin);
         int busy = socket(AF_INET, SOCK_STREAM, 0);
         g_autofree char *busy_spec = NULL;
@@ -679,11 +681,11 @@ int main(int argc, char **argv)
     }
     test_bus = g_test_dbus_new(G_TEST_DBUS_NONE);
     g_test_dbus_up(test_bus);
-    conn = g_dbus_connection_new_for_address_sync(
-        g_test_dbus_get_bus_address(test_bus),
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, NULL);
+    conn =
+        g_dbus_connection_new_for_address_sync(g_test_dbus_get_bus_address(test_bus),
+                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                               NULL, NULL, NULL);
     g_assert_nonnull(conn);
 
     g_test_add_func("/dbus/vmstate/save-load", test_save_load);

@@ -19,8 +19,10 @@ typedef struct {
 static const HostCase host_good[] = {
     { "tcp::2222-:22", "tcp:0.0.0.0:2222-:22", FORWARD_TCP, AF_INET, AF_UNSPEC },
     { "::8080-:80", "tcp:0.0.0.0:8080-:80", FORWARD_TCP, AF_INET, AF_UNSPEC },
-    { "udp:127.0.0.1:5353-10.0.2.15:53", "udp:127.0.0.1:5353-10.0.2.15:53", FORWARD_UDP, AF_INET, AF_INET },
-    { "tcp:[::1]:8080-[fec0::15]:80", "tcp:[::1]:8080-[fec0::15]:80", FORWARD_TCP, AF_INET6, AF_INET6 },
+    { "udp:127.0.0.1:5353-10.0.2.15:53", "udp:127.0.0.1:5353-10.0.2.15:53", FORWARD_UDP, AF_INET,
+      AF_INET },
+    { "tcp:[::1]:8080-[fec0::15]:80", "tcp:[::1]:8080-[fec0::15]:80", FORWARD_TCP, AF_INET6,
+      AF_INET6 },
     { "tcp:[::]:65535-:1", "tcp:[::]:65535-:1", FORWARD_TCP, AF_INET6, AF_UNSPEC },
 };
 
@@ -117,9 +119,8 @@ static void test_guest(void)
     forward_guest_clear(&fwd);
 
     static const char *const bad[] = {
-        "udp:10.0.2.100:80-unix:/x",      "tcp:10.0.2.100:80-/x",
-        "tcp:10.0.2.100:80-unix:x",       "tcp:[fec0::5]:80-unix:/x",
-        "tcp:10.0.2.100:0-unix:/x",       "tcp:10.0.2.100-unix:/x",
+        "udp:10.0.2.100:80-unix:/x", "tcp:10.0.2.100:80-/x",     "tcp:10.0.2.100:80-unix:x",
+        "tcp:[fec0::5]:80-unix:/x",  "tcp:10.0.2.100:0-unix:/x", "tcp:10.0.2.100-unix:/x",
         "tcp:10.0.2.100:80-unix:",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {

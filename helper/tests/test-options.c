@@ -44,16 +44,24 @@ typedef struct {
 } GoodCase;
 
 static const GoodCase good_cases[] = {
-    { "--fd=3", "10.0.2.0", "10.0.2.2", "10.0.2.3", "10.0.2.15", 24, "fec0::", "fec0::2", "fec0::3", 64 },
+    { "--fd=3", "10.0.2.0", "10.0.2.2", "10.0.2.3", "10.0.2.15", 24, "fec0::", "fec0::2", "fec0::3",
+      64 },
     /* libvirt passes the <ip> address, not always the network address */
-    { "--fd=3 --net=10.0.2.15/24", "10.0.2.0", "10.0.2.2", "10.0.2.3", "10.0.2.15", 24, "fec0::", "fec0::2", "fec0::3", 64 },
-    { "--fd=7 --net=192.168.100.0/16 --net6=fd00:1::/48", "192.168.0.0", "192.168.0.2", "192.168.0.3", "192.168.0.15", 16, "fd00:1::", "fd00:1::2", "fd00:1::3", 48 },
+    { "--fd=3 --net=10.0.2.15/24", "10.0.2.0", "10.0.2.2", "10.0.2.3", "10.0.2.15", 24,
+      "fec0::", "fec0::2", "fec0::3", 64 },
+    { "--fd=7 --net=192.168.100.0/16 --net6=fd00:1::/48", "192.168.0.0", "192.168.0.2",
+      "192.168.0.3", "192.168.0.15", 16, "fd00:1::", "fd00:1::2", "fd00:1::3", 48 },
     /* the original proposal's spellings */
-    { "--fd=3 --net=172.16.0.0 --mask=255.255.255.0 --prefix-ipv6=fd00:: --prefix-length-ipv6=56", "172.16.0.0", "172.16.0.2", "172.16.0.3", "172.16.0.15", 24, "fd00::", "fd00::2", "fd00::3", 56 },
-    { "--fd 3 --net 10.1.0.0/24 --host 10.1.0.1 --dns 10.1.0.53 --dhcp-start 10.1.0.100", "10.1.0.0", "10.1.0.1", "10.1.0.53", "10.1.0.100", 24, "fec0::", "fec0::2", "fec0::3", 64 },
-    { "--socket-path=/tmp/x.sock --host6=fec0::1 --dns6=fec0::35", "10.0.2.0", "10.0.2.2", "10.0.2.3", "10.0.2.15", 24, "fec0::", "fec0::1", "fec0::35", 64 },
+    { "--fd=3 --net=172.16.0.0 --mask=255.255.255.0 --prefix-ipv6=fd00:: --prefix-length-ipv6=56",
+      "172.16.0.0", "172.16.0.2", "172.16.0.3", "172.16.0.15", 24, "fd00::", "fd00::2", "fd00::3",
+      56 },
+    { "--fd 3 --net 10.1.0.0/24 --host 10.1.0.1 --dns 10.1.0.53 --dhcp-start 10.1.0.100",
+      "10.1.0.0", "10.1.0.1", "10.1.0.53", "10.1.0.100", 24, "fec0::", "fec0::2", "fec0::3", 64 },
+    { "--socket-path=/tmp/x.sock --host6=fec0::1 --dns6=fec0::35", "10.0.2.0", "10.0.2.2",
+      "10.0.2.3", "10.0.2.15", 24, "fec0::", "fec0::1", "fec0::35", 64 },
     /* Rust helper aliases */
-    { "--fd=3 --host-ipv6=fec0::9 --dns-ipv6=fec0::8 --dhcp-dns=10.0.2.4", "10.0.2.0", "10.0.2.2", "10.0.2.4", "10.0.2.15", 24, "fec0::", "fec0::9", "fec0::8", 64 },
+    { "--fd=3 --host-ipv6=fec0::9 --dns-ipv6=fec0::8 --dhcp-dns=10.0.2.4", "10.0.2.0", "10.0.2.2",
+      "10.0.2.4", "10.0.2.15", 24, "fec0::", "fec0::9", "fec0::8", 64 },
 };
 
 static void test_good(void)
@@ -173,7 +181,8 @@ static const BadCase bad_cases[] = {
     { "--fd=3 --hostfwd=tcp:::1:2222-:22", { "--hostfwd", "brackets" } },
     { "--fd=3 --hostfwd=tcp::2222-:22 --hostfwd=tcp::2222-:23", { "--hostfwd", "tcp::2222-:23" } },
     { "--fd=3 --disable-ipv4 --hostfwd=tcp::2222-10.0.2.15:22", { "--hostfwd", "IPv4" } },
-    { "--fd=3 --guestfwd=udp:10.0.2.100:53-unix:/x", { "--guestfwd", "udp:10.0.2.100:53-unix:/x" } },
+    { "--fd=3 --guestfwd=udp:10.0.2.100:53-unix:/x",
+      { "--guestfwd", "udp:10.0.2.100:53-unix:/x" } },
     { "--fd=3 --guestfwd=tcp:10.0.2.100:80-unix:relative", { "--guestfwd", "absolute" } },
     { "--fd=3 --guestfwd=tcp:10.9.2.100:80-unix:/x", { "--guestfwd", "10.9.2.100" } },
     { "--fd=3 --dbus-address=unix:path=/x", { "--dbus-address", "--dbus-id" } },
@@ -181,7 +190,10 @@ static const BadCase bad_cases[] = {
     { "--fd=3 --dbus-incoming", { "--dbus-incoming", "--dbus-address" } },
     { "--fd=3 --hostname=", { "--hostname", "empty" } },
     { "--fd=3 --hostname='a b'", { "--hostname", "'a b'" } },
-    { "--fd=3 --tftp-bootfile=" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", { "--tftp-bootfile", "127" } },
+    { "--fd=3 --tftp-bootfile="
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      { "--tftp-bootfile", "127" } },
 };
 
 static void test_bad(void)
@@ -219,8 +231,8 @@ static void test_overlong(void)
 static void test_capabilities(void)
 {
     g_autofree char *json = options_capabilities_json();
-    static const char *const expected[] = { "ipv4", "ipv6", "tftp", "dbus-address", "migrate",
-                                            "restrict", "hostfwd" };
+    static const char *const expected[] = { "ipv4",    "ipv6",     "tftp",   "dbus-address",
+                                            "migrate", "restrict", "hostfwd" };
 
     g_assert_true(g_str_has_prefix(json, "{\"type\": \"slirp-helper\", \"features\": ["));
     g_assert_true(g_str_has_suffix(json, "]}\n"));
