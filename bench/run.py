@@ -525,6 +525,8 @@ def measure_instance(b, srv, cfg, tag):
     """Starts backend b, measures everything that needs the guest, stops it."""
     m, checks = {}, []
     inst = Instance(b, tag)
+    with open("/proc/loadavg") as f:
+        m["loadavg_before"] = float(f.read().split()[0])
     try:
         inst.start()
         if inst.pid:
@@ -651,6 +653,22 @@ def render_table(rows):
     return "\n".join(out)
 
 
+def render_glance(rows, backends):
+    """Medians only: one row per metric, one column per backend."""
+    names = [b.name for b in backends if any(r["backend"] == b.name for r in rows)]
+    med = {(r["metric"], r["backend"]): r["median"] for r in rows}
+    out = ["| Metric (median) | " + " | ".join(names) + " |",
+           "|---|" + "---:|" * len(names)]
+    seen = []
+    for r in rows:
+        if r["metric"] not in seen:
+            seen.append(r["metric"])
+            out.append("| %s, %s | " % (r["label"], r["unit"]) + " | ".join(
+                fmt(med.get((r["metric"], n))) if (r["metric"], n) in med else "-"
+                for n in names) + " |")
+    return "\n".join(out)
+
+
 def machine_info(ours):
     cpu = "unknown"
     try:
@@ -679,7 +697,7 @@ def machine_info(ours):
     }
 
 
-def render_markdown(rows, info, cfg, checks, errors, backends):
+def render_markdown(rows, info, cfg, checks, errors, backends, samples):
     lines = ["# slirp-helper benchmark results", ""]
     lines.append("Mode: %s; %d interleaved repetition(s); iperf3 %d s per test; "
                  "%d request/response round trips per repetition; blob %d MiB each way." % (
@@ -691,6 +709,12 @@ def render_markdown(rows, info, cfg, checks, errors, backends):
     lines.append("Versions: %s; %s; %s; our helper: %s." % (
         info["libslirp-helper"], info["slirp4netns"], info["iperf3"], info["ours"]))
     lines.append("")
+    loads = [v for per in samples.values() for v in per.get("loadavg_before", [])]
+    if loads:
+        lines.append("1-minute load average before each measurement: median %.1f, max %.1f "
+                     "(%d CPUs; the benchmark itself keeps about 2-3 busy)." % (
+                         statistics.median(loads), max(loads), os.cpu_count()))
+        lines.append("")
     lines.append("Backends: " + ", ".join(b.name for b in backends) + ".")
     lines.append("`ours-F-M` = our slirp-helper, socket framing F, MTU M; `lsh-M` = Debian's "
                  "Rust libslirp-helper (datagram), MTU M. Ratios divide the median by the "
@@ -698,6 +722,10 @@ def render_markdown(rows, info, cfg, checks, errors, backends):
                  "throughput higher is better, for everything else lower is better.")
     lines.append("")
     lines.append(render_table(rows))
+    lines.append("")
+    lines.append("The medians again, side by side:")
+    lines.append("")
+    lines.append(render_glance(rows, backends))
     lines.append("")
     bad = [c for c in checks if not c["ok"]]
     lines.append("Integrity: %d transfer(s) checked with SHA-256, %d mismatch(es)." % (
@@ -743,6 +771,8 @@ def parse_args(argv):
     ap.add_argument("--backends", help="comma-separated subset of backend names or prefixes")
     ap.add_argument("--json", default=os.path.join(BUILD, "results.json"))
     ap.add_argument("--md", default=os.path.join(BUILD, "results.md"))
+    ap.add_argument("--from-json", metavar="PATH",
+                    help="only render the table again from an earlier results.json")
     cfg = ap.parse_args(argv)
     cfg.reps = cfg.reps or (1 if cfg.quick else 5)
     cfg.seconds = cfg.seconds or (1 if cfg.quick else 5)
@@ -753,8 +783,26 @@ def parse_args(argv):
     return cfg
 
 
+def rerender(cfg):
+    with open(cfg.from_json) as f:
+        res = json.load(f)
+    for k in ("quick", "reps", "seconds", "pp_count", "blob_size", "idle_count"):
+        setattr(cfg, k, res["config"][k])
+    known = {b.name: b for b in all_backends("ours")}
+    backends = [known[n] for n in res["backends"] if n in known]
+    rows = summarize(res["samples"], backends, cfg)
+    md = render_markdown(rows, res["machine"], cfg, res["checks"], res["errors"], backends,
+                         res["samples"])
+    with open(cfg.md, "w") as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
 def main(argv):
     cfg = parse_args(argv)
+    if cfg.from_json:
+        return rerender(cfg)
     if os.geteuid() != 0:
         log("bench/run.py needs root (network namespaces and tap devices)")
         return 2
@@ -804,7 +852,7 @@ def main(argv):
         srv.stop()
     rows = summarize(samples, backends, cfg)
     info = machine_info(ours_desc)
-    md = render_markdown(rows, info, cfg, checks, errors, backends)
+    md = render_markdown(rows, info, cfg, checks, errors, backends, samples)
     os.makedirs(os.path.dirname(cfg.md), exist_ok=True)
     with open(cfg.md, "w") as f:
         f.write(md)
