@@ -302,10 +302,16 @@ static void assert_dbus_error(GError *error, const char *name)
     g_assert_cmpstr(remote, ==, name);
 }
 
+static guint16 free_port(void);
+static gboolean can_connect(guint16 port);
+
 static void test_save_load(void)
 {
+    guint16 port = free_port();
+    g_autofree char *b_args = g_strdup_printf("--dbus-incoming --hostfwd=tcp:127.0.0.1:%u-:22",
+                                              port);
     Helper *a = helper_start("slirp-52:54:00:12:34:56", NULL);
-    Helper *b = helper_start("slirp-incoming", "--dbus-incoming");
+    Helper *b = helper_start("slirp-incoming", b_args);
     g_autoptr(GBytes) blob = NULL;
     g_autoptr(GBytes) again = NULL;
     g_autoptr(GVariant) info_a = NULL;
@@ -341,6 +347,8 @@ static void test_save_load(void)
     /* the state round-trips byte for byte */
     again = save(b);
     g_assert_true(g_bytes_equal(blob, again));
+    /* the host forward moved to the restored stack (this changes the state) */
+    g_assert_true(can_connect(port));
 
     /* Load is once, and only with --dbus-incoming */
     g_assert_false(load(b, data, len, &error));
