@@ -627,6 +627,16 @@ class Domain:
         return [(pid, argv) for pid, argv in self.lv.helper_processes()
                 if any(peers.get(i) in qemu_socks for i in socket_inodes(pid))]
 
+    def helper_argv(self, pid):
+        """argv of helper @pid, which must be running and wired to this
+        domain's QEMU; HarnessError (with kernel reports) otherwise."""
+        running = dict(self.helper_processes())
+        if pid not in running:
+            raise HarnessError("helper %d of %s is %s; helpers wired to its QEMU: %r\n%s" % (
+                pid, self.name, "not wired to QEMU" if pid_alive(pid) else "not running",
+                running, kernel_kills(os.path.basename(self.lv.helper)[:15], 3)))
+        return running[pid]
+
     def qemu_pid(self):
         return read_pidfile(os.path.join(self.lv.state_dir, self.name + ".pid"))
 
@@ -677,9 +687,20 @@ class Domain:
         return text
 
 
+KEEP_RUNS = 6
+
+
 def new_run_dir(label="run"):
-    """A fresh directory for one test run under build/systest."""
+    """A fresh directory for one test run under build/systest.
+
+    Only the newest KEEP_RUNS run directories of each label are kept (their
+    logs are what one reads after a failure); older ones are removed.
+    """
     os.makedirs(SYSTEST_DIR, exist_ok=True)
+    old = sorted((d for d in os.listdir(SYSTEST_DIR) if re.match(r"%s-\d{8}-\d{6}-\d+$" % label, d)),
+                 key=lambda d: os.path.getmtime(os.path.join(SYSTEST_DIR, d)))
+    for d in old[:-KEEP_RUNS] if len(old) > KEEP_RUNS else []:
+        shutil.rmtree(os.path.join(SYSTEST_DIR, d), ignore_errors=True)
     path = os.path.join(SYSTEST_DIR, "%s-%s-%d" % (label, time.strftime("%Y%m%d-%H%M%S"),
                                                    os.getpid()))
     os.makedirs(path)

@@ -66,9 +66,9 @@ def test_start_one_user_nic(lv_any, chain, request, http):
     # Exactly one helper runs for it, the one the status XML names.
     helpers = dom.slirp_helpers()
     assert list(helpers) == ["net0"], helpers
+    argv = dom.helper_argv(helpers["net0"])
     running = dom.helper_processes()
     assert [pid for pid, _ in running] == [helpers["net0"]], running
-    argv = running[0][1]
     assert any(a.startswith("--fd=") for a in argv), argv
 
     # Its pidfile holds that pid, and the helper's end of the socketpair is
@@ -79,6 +79,9 @@ def test_start_one_user_nic(lv_any, chain, request, http):
     assert H.socket_peers(helpers["net0"], helper_fd, dom.qemu_pid(), int(netdevs[0]["fd"])), \
         "helper fd %d and QEMU fd %s are not the two ends of one socketpair" % (
             helper_fd, netdevs[0]["fd"])
+
+    # virtlogd keeps the serial console in the domain's log file too.
+    H.guest.wait_for_file_text(dom.console_log, r"GUEST-READY \S+ eth0 lo", 10)
 
     # The guest gets its lease from the helper and reaches the host.
     lease = vm.console.dhcp("eth0")
@@ -193,7 +196,7 @@ def test_save_restore(lv_any, chain, request, http):
     assert dom.state() == "running"
     new = dom.slirp_helpers()
     assert list(new) == list(old) and new["net0"] != old["net0"], (old, new)
-    argv = dict(dom.helper_processes())[new["net0"]]
+    argv = dom.helper_argv(new["net0"])
     assert "--dbus-incoming" in argv, argv
 
     vm.connect()

@@ -49,7 +49,7 @@ def test_live_migration(instances, our_helper, vm_factory, http, request):
 
         helpers = target.slirp_helpers()
         assert list(helpers) == ["net0"], helpers
-        argv = dict(target.helper_processes())[helpers["net0"]]
+        argv = target.helper_argv(helpers["net0"])
         assert "--dbus-incoming" in argv, argv
 
         moved.connect()
