@@ -353,6 +353,50 @@ class ForwardTests(unittest.TestCase):
             busy.close()
 
 
+def tcp_segment(dst, dport, flags, seq, ack=0, src="10.0.2.15", sport=40000):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 2, 0, 64, 6, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return bytes.fromhex("525500000000") + MAC + b"\x08\x00" + ip + tcp
+
+
+class GuestForwardTests(unittest.TestCase):
+    def test_guestfwd_to_unix_socket(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.chmod(d, 0o777)
+            path = os.path.join(d, "service.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            os.chmod(path, 0o777)
+            srv.listen()
+            srv.settimeout(3)
+            h = Helper(args=["--guestfwd=tcp:10.0.2.100:80-unix:" + path])
+            try:
+                h.send(arp_request())
+                h.recv_until(is_arp_reply)
+                # the guest connects to 10.0.2.100:80 (libslirp connects the
+                # forward once the handshake completes)
+                h.send(tcp_segment("10.0.2.100", 80, 0x02, 1000))
+
+                def syn_ack(frame):
+                    if frame[12:14] != b"\x08\x00" or frame[23] != 6:
+                        return None
+                    tcp = frame[14 + (frame[14] & 0xF) * 4:]
+                    if tcp[13] & 0x12 == 0x12:
+                        return struct.unpack("!I", tcp[4:8])[0]
+                    return None
+                their_seq = h.recv_until(syn_ack)
+                h.send(tcp_segment("10.0.2.100", 80, 0x10, 1001, their_seq + 1))
+                conn, _ = srv.accept()
+                conn.close()
+            finally:
+                h.close()
+                srv.close()
+
+
 class BadInputTests(unittest.TestCase):
     def run_bad(self, args, must, pass_fds=()):
         p = subprocess.run([HELPER, *args], capture_output=True, timeout=5, pass_fds=pass_fds)
