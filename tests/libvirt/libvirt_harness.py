@@ -19,10 +19,15 @@ is how the tests read status XML and pidfiles and how virsh finds the socket
 (qemu+unix:///system?socket=REAL_PATH).  virtlogd and virtqemud of one
 instance get identical bind mounts, so their sockets meet.
 
-Every process an instance starts (QEMU, slirp helpers, dbus-daemon) inherits
-virtqemud's mount namespace.  That namespace identity is how the tests tell
+Every process an instance starts (QEMU, slirp helpers, dbus-daemon) is
+tracked through a cgroup: the daemons are started in a controller-less
+cgroup v2 group of their own (build-time tracking only, no limits), and
+children stay in it whatever they do to themselves (a helper that sandboxes
+itself into new namespaces included).  That membership is how the tests tell
 "our" helpers from those of anybody else on the machine, and how teardown
-finds leftovers to kill by PID.
+finds leftovers to kill by PID.  Without a writable cgroup v2 mount the
+harness falls back to virtqemud's mount namespace, which a helper that
+unshares its own mount namespace escapes.
 
 Paths a guest needs to see from both sides of a namespace (serial console
 socket, console log, kernel, initramfs, save images) live in the run
@@ -126,6 +131,24 @@ def mount_ns(pid):
         return os.readlink("/proc/%d/ns/mnt" % pid)
     except OSError:
         return None
+
+
+def cgroup2_root():
+    """Mount point of a writable cgroup v2 hierarchy, or None."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "cgroup2" and os.access(fields[1], os.W_OK):
+                return fields[1]
+    return None
+
+
+def exe_name(pid):
+    """Basename of @pid's executable, without a ' (deleted)' suffix."""
+    path = exe(pid)
+    if path.endswith(" (deleted)"):
+        path = path[:-len(" (deleted)")]
+    return os.path.basename(path)
 
 
 def all_pids():
@@ -279,6 +302,9 @@ class LibvirtInstance:
         self.qemud = None
         self.logd = None
         self.namespaces = set()     # mount namespaces our processes live in
+        root = cgroup2_root()
+        self.cgroup = (os.path.join(root, "libvirt-slirp-systest", "%s-%s" % (
+            os.path.basename(workdir), name)) if root else None)
         self.qemud_log = os.path.join(self.dir, "virtqemud.log")
         self.logd_log = os.path.join(self.dir, "virtlogd.log")
 
@@ -359,12 +385,15 @@ class LibvirtInstance:
         # QEMU costs seconds of TCG, and libvirt revalidates the cache itself
         # (QEMU binary, libvirt build and kernel are part of its key).
         binds += [CAPS_CACHE, os.path.join(PRIVATE_DIRS["var"], "cache", "libvirt", "qemu")]
-        script = ('set -e; while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; '
+        # The first argument is the cgroup.procs file to join ("" for none).
+        script = ('set -e; [ -z "$1" ] || echo $$ > "$1"; shift; '
+                  'while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; '
                   'shift; exec "$@"')
+        procs = os.path.join(self.cgroup, "cgroup.procs") if self.cgroup else ""
         out = open(os.path.join(self.dir, outname), "ab")
         proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--",
-             "/bin/sh", "-c", script, "sh", *binds, "--", *argv],
+             "/bin/sh", "-c", script, "sh", procs, *binds, "--", *argv],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
         out.close()
@@ -385,6 +414,8 @@ class LibvirtInstance:
                 raise HarnessError("%s is missing: build the fork first (libvirt/build.sh)" % binary)
         os.makedirs(self.dir, exist_ok=True)
         os.makedirs(CAPS_CACHE, exist_ok=True)
+        if self.cgroup:
+            os.makedirs(self.cgroup, exist_ok=True)
         self.write_config()
         etc = self.private["etc"]
         self.logd = self._spawn([VIRTLOGD, "--config", os.path.join(etc, "virtlogd.conf")],
@@ -456,24 +487,40 @@ class LibvirtInstance:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.cgroup:
+            # Empty once every member is reaped (orphans by PID 1, which may lag).
+            try:
+                wait_for(lambda: not self._member_pids(), 10, "cgroup %s to empty" % self.cgroup)
+                os.rmdir(self.cgroup)
+            except (HarnessError, OSError) as e:
+                print("harness: cannot remove %s: %s" % (self.cgroup, e), file=sys.stderr)
         return leftovers
 
-    def processes(self, exe_path=None):
-        """[(pid, argv)] of live processes in this instance's namespaces.
+    def _member_pids(self):
+        if self.cgroup:
+            try:
+                with open(os.path.join(self.cgroup, "cgroup.procs")) as f:
+                    return [int(p) for p in f.read().split()]
+            except FileNotFoundError:
+                return []
+        return [pid for pid in all_pids() if mount_ns(pid) in self.namespaces]
 
-        With @exe_path, only those running that executable.
+    def processes(self, exe_path=None):
+        """[(pid, argv)] of live processes this instance started (daemons excluded).
+
+        With @exe_path, only those running that executable (by name, so a
+        helper whose binary was rebuilt meanwhile still counts).
         """
-        want = os.path.realpath(exe_path) if exe_path else None
+        want = os.path.basename(os.path.realpath(exe_path)) if exe_path else None
+        daemons = (self.qemud and self.qemud.pid, self.logd and self.logd.pid)
         found = []
-        for pid in all_pids():
-            if pid in (self.qemud and self.qemud.pid, self.logd and self.logd.pid):
+        for pid in self._member_pids():
+            if pid in daemons or not pid_alive(pid):
                 continue
-            if mount_ns(pid) not in self.namespaces or not pid_alive(pid):
-                continue
-            if want and exe(pid) != want:
+            if want and exe_name(pid) != want:
                 continue
             found.append((pid, cmdline(pid)))
-        return found
+        return sorted(found)
 
     def helper_processes(self):
         return self.processes(self.helper)
