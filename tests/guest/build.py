@@ -14,6 +14,7 @@ GUEST_DIR environment variable):
                  tests/guest/udhcpc.script as the udhcpc event script.
   cmdline        the suggested kernel command line (one line).
   guest.json     what was built: kernel package/version, modules, stamp.
+  downloads/     the kernel .deb (kept, so rebuilds need no network).
 
 Incremental: nothing is rebuilt when the outputs exist and were made from the
 same inputs (this script, init, udhcpc.script, the kernel package).  --force
@@ -25,6 +26,7 @@ Prints the output directory on the last line of stdout.
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -129,36 +131,32 @@ def candidate_version(pkg):
     return "unknown"
 
 
-def fetch_kernel(out, pkg):
-    """apt-get download + dpkg-deb -x into out/kernel-root; returns the
-    kernel-root path and the .deb file name."""
+def download_kernel(out, pkg):
+    """apt-get download of pkg into out/downloads (once); returns the .deb
+    file name."""
     dl = os.path.join(out, "downloads")
     os.makedirs(dl, exist_ok=True)
-    debs = [f for f in os.listdir(dl) if f.startswith(pkg + "_") and
-            f.endswith(".deb")]
-    if not debs:
+
+    def debs():
+        return sorted(f for f in os.listdir(dl)
+                      if f.startswith(pkg + "_") and f.endswith(".deb"))
+    if not debs():
         # apt-get download writes into the current directory; the _apt
         # sandbox warning is harmless when running as root.
         run(["apt-get", "download", "-q", pkg], cwd=dl,
             stdout=subprocess.DEVNULL)
-        debs = [f for f in os.listdir(dl) if f.startswith(pkg + "_") and
-                f.endswith(".deb")]
-    if not debs:
+    if not debs():
         sys.exit("guest-build: apt-get download %s produced no .deb" % pkg)
-    deb = sorted(debs)[-1]
+    return debs()[-1]
+
+
+def extract_kernel(out, deb):
+    """dpkg-deb -x into out/kernel-root (removed again after the build)."""
     root = os.path.join(out, "kernel-root")
-    stamp = os.path.join(root, ".from-deb")
-    if not (os.path.exists(stamp) and open(stamp).read() == deb):
-        if os.path.exists(root):
-            shutil.rmtree(root)
-        tmp = root + ".tmp"
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-        run(["dpkg-deb", "-x", os.path.join(dl, deb), tmp])
-        with open(os.path.join(tmp, ".from-deb"), "w") as f:
-            f.write(deb)
-        os.rename(tmp, root)
-    return root, deb
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    run(["dpkg-deb", "-x", os.path.join(out, "downloads", deb), root])
+    return root
 
 
 def find_kernel(root):
@@ -322,10 +320,20 @@ def build_initramfs(out, moddir, modules):
 
 def build(out, force=False):
     os.makedirs(out, exist_ok=True)
+    # Several test sessions may build at once (tests/qemu, tests/libvirt).
+    lock = open(os.path.join(out, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        return _build(out, force)
+    finally:
+        lock.close()
+
+
+def _build(out, force):
     ensure_tools()
     check_static("/bin/busybox")
     pkg = kernel_package()
-    root, deb = fetch_kernel(out, pkg)
+    deb = download_kernel(out, pkg)
     stamp = input_stamp(deb)
     meta_path = os.path.join(out, "guest.json")
     outputs = [os.path.join(out, n) for n in ("vmlinuz", "initramfs.gz",
@@ -339,6 +347,7 @@ def build(out, force=False):
         if meta.get("stamp") == stamp:
             log("up to date: " + out)
             return out
+    root = extract_kernel(out, deb)
     vmlinuz, kver, moddir = find_kernel(root)
     modules = module_order(moddir, WANTED_MODULES)
     log("kernel %s, modules: %s" % (kver, " ".join(
@@ -355,6 +364,8 @@ def build(out, force=False):
         json.dump(meta, f, indent=2)
         f.write("\n")
     os.rename(meta_path + ".tmp", meta_path)
+    # The unpacked package is ~400 MB; the .deb stays for rebuilds.
+    shutil.rmtree(root, ignore_errors=True)
     log("built %s (initramfs %d KiB)" % (
         out, os.path.getsize(os.path.join(out, "initramfs.gz")) // 1024))
     return out
