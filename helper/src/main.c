@@ -9,10 +9,13 @@
  *   3. transport    check --fd or bind --socket-path
  *   4. loop         block termination signals (before any thread exists)
  *   5. netstack     libslirp, guest forwards, host forward listeners
+ *   6a. log         open the final log target (file or syslog socket)
+ *   6b. sandbox     sandbox_isolate(): namespaces, empty root, capabilities;
+ *                   needs a single thread, so it runs before GDBus starts one
  *   6. dbus         connect, export VMState1 and the control interface,
  *                   request the bus names
- *   7. sandbox      (issue 5: sandbox_enter() slots in here; everything that
- *                   needs privilege or opens descriptors happened above)
+ *   7. sandbox      sandbox_enter(): limits, --runas user, no capabilities,
+ *                   seccomp (sandbox.c documents every stage)
  *   8. log          start-up complete: leave stderr
  *   9. loop         run until SIGTERM/SIGINT/SIGHUP or QEMU goes away
  *
@@ -32,7 +35,12 @@
 #include "loop.h"
 #include "netstack.h"
 #include "options.h"
+#include "sandbox.h"
 #include "transport.h"
+
+#ifdef HELPER_TEST_HOOKS
+#include "testhooks.h"
+#endif
 
 /**
  * main_print_and_exit() - handle --print-capabilities, --help and --version
@@ -96,13 +104,20 @@ int main(int argc, char **argv)
     if (cfg.dbus_incoming)
         netstack_set_waiting(ns, true);
 
+    if (!log_prepare(cfg.log_file, &error) || !sandbox_isolate(&cfg, &error))
+        goto fail;
+
     if (cfg.dbus_address) {
         bus = dbus_connect(&cfg, ns, transport, &error);
         if (!bus)
             goto fail;
     }
 
-    /* sandbox_enter() goes here (issue 5) */
+    if (!sandbox_enter(&cfg, &error))
+        goto fail;
+#ifdef HELPER_TEST_HOOKS
+    testhooks_run();
+#endif
 
     log_info("Started: libslirp %s, %s socket, %s", slirp_version_string(),
              transport_kind_name(transport_kind(transport)),

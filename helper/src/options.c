@@ -80,6 +80,11 @@ typedef enum {
     OPT_DBUS_INCOMING,
     OPT_LOG_FILE,
     OPT_EXIT_WITH_PARENT,
+    OPT_SANDBOX,
+    OPT_SECCOMP,
+    OPT_RUNAS,
+    OPT_MAX_FDS,
+    OPT_DROP_FRAGMENTS,
     OPT_LAST,
 } OptionId;
 
@@ -121,6 +126,11 @@ static const char *const options_names[] = {
     [OPT_DBUS_INCOMING] = "--dbus-incoming",
     [OPT_LOG_FILE] = "--log-file",
     [OPT_EXIT_WITH_PARENT] = "--exit-with-parent",
+    [OPT_SANDBOX] = "--sandbox",
+    [OPT_SECCOMP] = "--seccomp",
+    [OPT_RUNAS] = "--runas",
+    [OPT_MAX_FDS] = "--max-fds",
+    [OPT_DROP_FRAGMENTS] = "--drop-fragments",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(options_names) == OPT_LAST);
 
@@ -170,6 +180,11 @@ static const struct option options_long[] = {
     { "dbus-incoming", no_argument, NULL, OPT_DBUS_INCOMING },
     { "log-file", required_argument, NULL, OPT_LOG_FILE },
     { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
+    { "sandbox", required_argument, NULL, OPT_SANDBOX },
+    { "seccomp", required_argument, NULL, OPT_SECCOMP },
+    { "runas", required_argument, NULL, OPT_RUNAS },
+    { "max-fds", required_argument, NULL, OPT_MAX_FDS },
+    { "drop-fragments", no_argument, NULL, OPT_DROP_FRAGMENTS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -183,6 +198,24 @@ typedef struct {
 static bool options_repeatable(OptionId id)
 {
     return id == OPT_HOSTFWD || id == OPT_GUESTFWD || id == OPT_DNS_SEARCH;
+}
+
+static const char *const options_seccomp_names[] = {
+    [HELPER_SECCOMP_KILL] = "kill",
+    [HELPER_SECCOMP_LOG] = "log",
+    [HELPER_SECCOMP_OFF] = "off",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(options_seccomp_names) == HELPER_SECCOMP_LAST);
+
+/**
+ * options_seccomp_mode_name() - the --seccomp spelling of a mode
+ * @mode: the mode
+ *
+ * Return: a static string
+ */
+const char *options_seccomp_mode_name(HelperSeccompMode mode)
+{
+    return options_seccomp_names[mode];
 }
 
 /**
@@ -245,6 +278,14 @@ const char *options_usage(void)
            "  --hostfwd=PROTO:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT  (repeatable)\n"
            "  --guestfwd=tcp:[GUESTADDR]:GUESTPORT-unix:PATH             (repeatable)\n"
            "  --dbus-address=ADDR --dbus-id=ID [--dbus-incoming]\n"
+           "  --sandbox=on|off          confine the helper once started (default on; off only\n"
+           "                            for debugging)\n"
+           "  --seccomp=kill|log|off    a system call outside the allowlist kills the helper\n"
+           "                            (default), or fails and is logged by name\n"
+           "  --runas=USER[:GROUP]      run as this user when started as root (default nobody)\n"
+           "  --max-fds=N               descriptor limit once confined, 64..1048576 (default 1024);\n"
+           "                            new guest flows are refused near it\n"
+           "  --drop-fragments          drop IPv4 fragments from the guest\n"
            "  --log-file=PATH           log here once running (default: syslog)\n"
            "  --debug                   log debug messages\n";
 }
@@ -260,6 +301,9 @@ void options_init(HelperConfig *cfg)
     cfg->ipv4 = true;
     cfg->ipv6 = true;
     cfg->mtu = 1500;
+    cfg->sandbox = true;
+    cfg->seccomp = HELPER_SECCOMP_KILL;
+    cfg->max_fds = OPTIONS_MAX_FDS_DEFAULT;
     cfg->hostfwds = g_array_new(FALSE, TRUE, sizeof(HostForward));
     cfg->guestfwds = g_array_new(FALSE, TRUE, sizeof(GuestForward));
     g_array_set_clear_func(cfg->guestfwds, (GDestroyNotify)forward_guest_clear);
@@ -283,6 +327,7 @@ void options_clear(HelperConfig *cfg)
     g_clear_pointer(&cfg->dbus_address, g_free);
     g_clear_pointer(&cfg->dbus_id, g_free);
     g_clear_pointer(&cfg->log_file, g_free);
+    g_clear_pointer(&cfg->runas, g_free);
 }
 
 static void options_raw_clear(OptionsRaw *raw)
@@ -610,6 +655,69 @@ static bool options_check_name(OptionId id, const char *value, size_t max, GErro
 }
 
 /**
+ * options_resolve_confinement() - the sandbox options
+ * @cfg: configuration being built
+ * @raw: the raw values
+ * @error: set on failure
+ *
+ * Only the syntax is checked here; sandbox.c looks the --runas names up.
+ *
+ * Return: true on success
+ */
+static bool options_resolve_confinement(HelperConfig *cfg, const OptionsRaw *raw, GError **error)
+{
+    const char *v;
+    unsigned long n;
+
+    if ((v = raw->value[OPT_SANDBOX])) {
+        if (strcmp(v, "on") == 0)
+            cfg->sandbox = true;
+        else if (strcmp(v, "off") == 0)
+            cfg->sandbox = false;
+        else
+            return options_bad(error, OPT_SANDBOX, v, "expected 'on' or 'off'");
+    }
+    if ((v = raw->value[OPT_SECCOMP])) {
+        int i;
+
+        for (i = 0; i < HELPER_SECCOMP_LAST; i++) {
+            if (strcmp(v, options_seccomp_names[i]) == 0)
+                break;
+        }
+        if (i == HELPER_SECCOMP_LAST)
+            return options_bad(error, OPT_SECCOMP, v, "expected 'kill', 'log' or 'off'");
+        cfg->seccomp = (HelperSeccompMode)i;
+    }
+    if ((v = raw->value[OPT_RUNAS])) {
+        const char *colon = strchr(v, ':');
+
+        if (v[0] == '\0' || v[0] == ':' || (colon && colon[1] == '\0') ||
+            (colon && strchr(colon + 1, ':')))
+            return options_bad(error, OPT_RUNAS, v, "expected USER or USER:GROUP");
+        if (!options_check_name(OPT_RUNAS, v, OPTIONS_NAME_MAX, error))
+            return false;
+        cfg->runas = g_strdup(v);
+    }
+    if ((v = raw->value[OPT_MAX_FDS])) {
+        if (!options_parse_uint(v, OPTIONS_MAX_FDS_MAX, &n) || n < OPTIONS_MAX_FDS_MIN)
+            return options_bad(error, OPT_MAX_FDS, v, "must be %d to %d", OPTIONS_MAX_FDS_MIN,
+                               OPTIONS_MAX_FDS_MAX);
+        cfg->max_fds = (guint)n;
+    }
+    cfg->drop_fragments = raw->seen[OPT_DROP_FRAGMENTS];
+    if (!cfg->sandbox) {
+        static const OptionId needs_sandbox[] = { OPT_SECCOMP, OPT_RUNAS };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(needs_sandbox); i++) {
+            if (raw->seen[needs_sandbox[i]])
+                return options_conflict(error, OPT_SANDBOX, needs_sandbox[i]);
+        }
+        cfg->seccomp = HELPER_SECCOMP_OFF;
+    }
+    return true;
+}
+
+/**
  * options_resolve() - build @cfg from the raw values
  * @cfg: configuration with defaults
  * @raw: the raw values
@@ -770,6 +878,9 @@ static bool options_resolve(HelperConfig *cfg, const OptionsRaw *raw, GError **e
                     "Option '--dbus-incoming' needs '--dbus-address'");
         return false;
     }
+
+    if (!options_resolve_confinement(cfg, raw, error))
+        return false;
 
     if ((v = raw->value[OPT_LOG_FILE])) {
         if (v[0] == '\0')

@@ -15,6 +15,9 @@
 #define OPTIONS_DBUS_ID_MAX 255
 #define OPTIONS_NAME_MAX 255
 #define OPTIONS_BOOTFILE_MAX 127
+#define OPTIONS_MAX_FDS_MIN 64
+#define OPTIONS_MAX_FDS_MAX 1048576
+#define OPTIONS_MAX_FDS_DEFAULT 1024
 
 typedef enum {
     HELPER_FEATURE_IPV4,
@@ -30,6 +33,14 @@ typedef enum {
     HELPER_FEATURE_DBUS_CONTROL,
     HELPER_FEATURE_LAST,
 } HelperFeature;
+
+/* --seccomp: what a system call outside the allowlist does (seccomp.c) */
+typedef enum {
+    HELPER_SECCOMP_KILL, /* the process dies of SIGSYS (default) */
+    HELPER_SECCOMP_LOG,  /* the call fails with ENOSYS and is named in the log */
+    HELPER_SECCOMP_OFF,  /* no filter at all (debugging only) */
+    HELPER_SECCOMP_LAST,
+} HelperSeccompMode;
 
 typedef struct {
     /* actions that print and exit */
@@ -79,6 +90,13 @@ typedef struct {
     char *dbus_id;
     bool dbus_incoming;
 
+    /* confinement (sandbox.c, seccomp.c, prefilter.c) */
+    bool sandbox;              /* --sandbox=on|off, default on */
+    HelperSeccompMode seccomp; /* --seccomp=kill|log|off */
+    char *runas;               /* --runas=USER[:GROUP], NULL: nobody */
+    guint max_fds;             /* --max-fds: RLIMIT_NOFILE once confined */
+    bool drop_fragments;       /* --drop-fragments: IPv4 fragments never reach libslirp */
+
     /* diagnostics */
     char *log_file;
     bool debug;
@@ -89,6 +107,7 @@ void options_clear(HelperConfig *cfg);
 bool options_parse(HelperConfig *cfg, int argc, char **argv, GError **error);
 const char *options_feature_name(HelperFeature feature);
 char *options_capabilities_json(void);
+const char *options_seccomp_mode_name(HelperSeccompMode mode);
 const char *options_usage(void);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HelperConfig, options_clear)

@@ -278,6 +278,9 @@ class LifecycleTests(unittest.TestCase):
 class SocketPathTests(unittest.TestCase):
     def test_serve_one_connection(self):
         with tempfile.TemporaryDirectory() as d:
+            # confined, the helper runs as nobody and removes its socket at
+            # exit: the directory must be writable for that user (sandbox.c)
+            os.chmod(d, 0o777)
             path = os.path.join(d, "net.sock")
             proc = subprocess.Popen([HELPER, "--socket-path=" + path], stderr=subprocess.PIPE)
             try:
