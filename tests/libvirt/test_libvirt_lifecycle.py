@@ -131,7 +131,9 @@ def test_hotplug_and_unplug(lv_any, chain, request, http):
     new_alias = (set(after) - set(before)).pop()
     new_pid = after[new_alias]
     assert after["net0"] == before["net0"]
-    assert sorted(p for p, _ in dom.helper_processes()) == sorted(after.values())
+    # The status XML is written before QEMU holds the new socket: wait for the wiring.
+    H.wait_for(lambda: sorted(p for p, _ in dom.helper_processes()) == sorted(after.values()),
+               10, "QEMU to hold the sockets of helpers %r" % after)
 
     # The guest sees a new NIC.  Test it alone: with eth0 down, everything
     # to 10.0.2.0/24 leaves through eth1 and is answered by the new helper.
