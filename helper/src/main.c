@@ -115,15 +115,15 @@ int main(int argc, char **argv)
 
     if (!sandbox_enter(&cfg, &error))
         goto fail;
-#ifdef HELPER_TEST_HOOKS
-    testhooks_run();
-#endif
 
     log_info("Started: libslirp %s, %s socket, %s", slirp_version_string(),
              transport_kind_name(transport_kind(transport)),
              cfg.dbus_incoming ? "waiting for migration state" : "guest traffic enabled");
     if (!log_startup_complete(cfg.log_file, &error))
         goto fail;
+#ifdef HELPER_TEST_HOOKS
+    testhooks_run();
+#endif
 
     status = loop_run(loop);
     log_info("Exiting with status %d", status);
