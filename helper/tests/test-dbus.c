@@ -615,7 +615,10 @@ static void test_save_while_qemu_stalled(void)
     gint64 t0;
 
     /* more replies than the helper's socket buffer holds (8 MiB here) */
-    for (int sent = 0; sent < 40000;) {
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    /* (bounded: a helper that blocks stops reading) */
+    for (int sent = 0; sent < 40000 && g_get_monotonic_time() < deadline;) {
         GPollFD p = { .fd = h->qemu_fd, .events = G_IO_OUT };
 
         if (send(h->qemu_fd, f, n, MSG_DONTWAIT) == (gssize)n)

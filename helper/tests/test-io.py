@@ -254,7 +254,8 @@ class LifecycleTests(unittest.TestCase):
             # (the helper's send buffer holds about 11000 small frames here)
             frame = arp_request()
             sent = 0
-            while sent < 40000:
+            deadline = time.monotonic() + 20  # a helper that blocks stops reading
+            while sent < 40000 and time.monotonic() < deadline:
                 try:
                     h.qemu.send(frame, socket.MSG_DONTWAIT)
                     sent += 1
