@@ -21,15 +21,15 @@ REF_IGNORES_NET = ("libslirp-helper 4.3.0 ignores --net for its own addresses: o
                    "10.0.3.0/24 the DHCP server and gateway stay 10.0.2.2")
 
 
-REF_INCOMING_RACE = ("libslirp-helper 4.3.0 intermittently is not found on the per-VM bus when "
-                     "QEMU loads dbus-vmstate on the incoming side ('Required VMState Id are "
-                     "missing'), so restore fails; libvirt does not wait for the helper to own "
-                     "org.qemu.VMState1 before the incoming migration starts")
+REF_INCOMING_RACE = ("libslirp-helper 4.3.0 is often not found on the per-VM bus when QEMU "
+                     "loads dbus-vmstate on the incoming side ('Required VMState Id are "
+                     "missing'), so virsh restore fails (libvirt has no readiness handshake "
+                     "with the helper before the incoming migration starts)")
 
 
-def xfail_for_reference(request, reason, strict=True):
+def xfail_for_reference(request, reason, strict=True, raises=None):
     if request.node.callspec.params.get("lv_any") == "reference":
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict))
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict, raises=raises))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_save_restore(lv_any, chain, request, http):
     DHCP lease table is the saved one (a third MAC gets the third address).
     """
     # Intermittent, hence not strict: it passes when the helper wins the race.
-    xfail_for_reference(request, REF_INCOMING_RACE, strict=False)
+    xfail_for_reference(request, REF_INCOMING_RACE, strict=False, raises=H.HarnessError)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -191,7 +191,10 @@ def test_save_restore(lv_any, chain, request, http):
             H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (%d) to exit after save" % (alias, pid))
         assert not H.pid_alive(old_qemu)
 
-        lv.virsh("restore", image, timeout=180)
+        restore = lv.virsh("restore", image, timeout=180, check=False)
+        if restore.returncode != 0:
+            raise H.HarnessError("virsh restore failed: %s\n%s" % (
+                restore.stderr.strip(), H.tail(dom.domain_log(), 5)))
     finally:
         if os.path.exists(image):
             os.unlink(image)
