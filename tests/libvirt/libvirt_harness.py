@@ -21,7 +21,7 @@ instance get identical bind mounts, so their sockets meet.
 
 Every process an instance starts (QEMU, slirp helpers, dbus-daemon) is
 tracked through a cgroup: the daemons are started in a controller-less
-cgroup v2 group of their own (build-time tracking only, no limits), and
+cgroup v2 group of their own (tracking only, no controllers, no limits), and
 children stay in it whatever they do to themselves (a helper that sandboxes
 itself into new namespaces included).  That membership is how the tests tell
 "our" helpers from those of anybody else on the machine, and how teardown
@@ -99,15 +99,7 @@ def wait_for(predicate, timeout, what, interval=0.1):
 # ---------------------------------------------------------------------------
 # Host processes
 
-def pid_alive(pid):
-    """True if @pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    # The state field follows the parenthesised command name.
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+pid_alive = guest.pid_alive     # True if the pid exists and is not a zombie
 
 
 def cmdline(pid):
@@ -332,13 +324,6 @@ class LibvirtInstance:
     @property
     def domain_log_dir(self):
         return os.path.join(self.private["var"], "log", "libvirt", "qemu")
-
-    def real_path(self, path):
-        """Map a path as virtqemud sees it to the same file seen from outside."""
-        for key, target in PRIVATE_DIRS.items():
-            if path == target or path.startswith(target + "/"):
-                return self.private[key] + path[len(target):]
-        return path
 
     def write_config(self):
         etc = self.private["etc"]
