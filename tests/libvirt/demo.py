@@ -69,7 +69,8 @@ def main():
             detail(" ".join(argv))
         netdevs = H.netdev_args(dom.qemu_cmdline())
         say("QEMU got the NIC as a socket on an inherited fd, not its built-in slirp:")
-        detail("-netdev %s" % ", ".join("%s" % n for n in netdevs))
+        for n in netdevs:
+            detail("-netdev %s" % H.json.dumps(n))
 
         lease = vm.console.dhcp("eth0")
         say("The guest asked for an address over DHCP and the helper leased it:")

@@ -626,7 +626,16 @@ class Domain:
 
     def start(self):
         """virsh start; returns the CompletedProcess."""
-        return self.lv.virsh("start", self.name, timeout=120)
+        proc = self.lv.virsh("start", self.name, timeout=120, check=False)
+        if proc.returncode == 0:
+            return proc
+        hint = ""
+        if "failed to connect to DBus" in proc.stderr and "Connection refused" in proc.stderr:
+            hint = ("\n(a known intermittent libvirt 9.0.0 race under CPU load: qemuDBusStart "
+                    "takes the bus socket file's existence for readiness, and QEMU can connect "
+                    "before dbus-daemon listens; see tests/libvirt/README.md)")
+        raise HarnessError("virsh start %s failed (exit %d): %s%s" % (
+            self.name, proc.returncode, proc.stderr.strip(), hint))
 
     def destroy(self, check=True):
         return self.lv.virsh("destroy", self.name, check=check, timeout=60)
