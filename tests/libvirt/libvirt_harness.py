@@ -631,9 +631,9 @@ class Domain:
             return proc
         hint = ""
         if "failed to connect to DBus" in proc.stderr and "Connection refused" in proc.stderr:
-            hint = ("\n(a known intermittent libvirt 9.0.0 race under CPU load: qemuDBusStart "
-                    "takes the bus socket file's existence for readiness, and QEMU can connect "
-                    "before dbus-daemon listens; see tests/libvirt/README.md)")
+            hint = ("\n(a known intermittent failure under CPU load, probably libvirt 9.0.0's "
+                    "qemuDBusStart taking the bus socket file's existence for readiness; "
+                    "see tests/libvirt/README.md)")
         raise HarnessError("virsh start %s failed (exit %d): %s%s" % (
             self.name, proc.returncode, proc.stderr.strip(), hint))
 
