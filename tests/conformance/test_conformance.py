@@ -431,3 +431,64 @@ def test_vmstate_interop_with_debian_helper(runner, features, direction):
     p, link, owner = _start_incoming(runner, "conf-dst", binary=dst)
     _load(runner.bus, owner, blob)
     _check_restored(runner.bus, owner, link, blob)
+
+
+# --- host forwards: any accepted rule must not hurt the helper --------------
+
+CONTROL = ("/org/libvirt_slirp/Helper1", "org.libvirt_slirp.Helper1")
+
+
+def _control_owner(bus, dbus_id):
+    # The control object is reachable through the helper's unique name
+    # (docs/helper-interface.md 6.1), which we find through VMState1's Id.
+    return _vmstate_owner(bus, dbus_id)
+
+
+@pytest.mark.parametrize("how", ["cli", "dbus"])
+@pytest.mark.parametrize("families", ["v4host-v6guest", "v6host-v4guest"])
+def test_hostfwd_cross_family_never_crashes(runner, features, how, families):
+    """A forward whose host and guest addresses are of different families:
+    the helper refuses it (exit 1 / D-Bus error) or serves it, but a
+    connection to the host port never kills the helper."""
+    need(features, "hostfwd")
+    host = "127.0.0.1" if families.startswith("v4") else "::1"
+    port = slirp.guest.free_tcp_port(host)
+    hostpart = host if ":" not in host else "[%s]" % host
+    guestpart = "[fec0::15]" if families.endswith("v6guest") else "10.0.2.15"
+    spec = "tcp:%s:%d-%s:8080" % (hostpart, port, guestpart)
+    if how == "cli":
+        p, link = runner.start(["--hostfwd=" + spec])
+        rc = p.wait(1.0)
+        if rc is not None:
+            assert rc == 1, "exit status %d" % rc
+            msg = p.log().strip().splitlines()[-1]
+            assert "--hostfwd" in msg, msg
+            return
+    else:
+        need(features, "dbus-control")
+        bus = runner.dbus()
+        p, link = runner.start(["--dbus-address=" + bus.address,
+                                "--dbus-id=conf-fwd"])
+        owner = _control_owner(bus, "conf-fwd")
+        try:
+            slirp.dbus_call(bus.address, owner, CONTROL[0], CONTROL[1],
+                            "AddForward", ("(s)", (spec,)))
+        except slirp.DBusError as e:
+            assert p.alive()
+            assert e.name.rsplit(".", 1)[-1] in ("BadAddress", "InvalidSpec"),\
+                e
+            return
+    # Accepted: a host connection to it must leave the helper running.
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as c:
+        c.settimeout(3)
+        try:
+            c.connect((host, port))
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            c.recv(100)
+        except OSError:
+            pass
+    time.sleep(0.5)
+    assert p.alive(), "helper died (status %s) on a connection to %s:\n%s" \
+        % (p.returncode, spec, p.log_tail(5))
+    assert _arp(link, "10.0.2.2"), "helper stopped answering"

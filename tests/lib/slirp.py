@@ -47,8 +47,6 @@ import ipaddress
 import json
 import os
 import random
-import re
-import shutil
 import signal
 import socket
 import struct
@@ -420,3 +418,60 @@ class DnsResponder:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
+
+
+class UnixReplyServer:
+    """A Unix stream socket server at ``path`` (mode 0666, so a helper that
+    dropped privileges may connect): for each connection it reads one line
+    and answers ``reply_prefix + line``, then closes.  ``.connections``
+    counts accepted connections; ``.lines`` the lines received."""
+
+    def __init__(self, path, reply_prefix=b"pong "):
+        self.path = path
+        self.prefix = reply_prefix
+        self.connections = 0
+        self.lines = []
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o666)
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name="unix-reply-server")
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            with c:
+                c.settimeout(10)
+                data = b""
+                try:
+                    while b"\n" not in data:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    line = data.split(b"\n", 1)[0]
+                    self.lines.append(line)
+                    c.sendall(self.prefix + line + b"\n")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass

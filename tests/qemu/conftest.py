@@ -17,6 +17,7 @@ proxies the guest's queries to 10.0.2.3 to that address, exactly as it would
 to a real resolver; the responder records the queries it got.
 """
 
+import hashlib
 import os
 import shutil
 import socket
@@ -38,6 +39,7 @@ CONTROL_NAME = "org.libvirt_slirp.Helper1.slirp-52_54_00_12_34_56"
 CONTROL_PATH = "/org/libvirt_slirp/Helper1"
 CONTROL_IFACE = "org.libvirt_slirp.Helper1"
 GUEST_HTTP_PORT = 8080
+GUESTFWD_ADDR, GUESTFWD_PORT = "10.0.2.100", 1234
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -45,7 +47,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        for name in ("vm", "vm_fresh"):
+        for name in ("vm", "vm_fresh", "vm_services"):
             vm = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if vm is not None:
                 rep.sections.append(("%s logs" % name, vm.report()))
@@ -99,7 +101,7 @@ class VM:
     """One helper + one QEMU + a private dbus-daemon; see module doc."""
 
     def __init__(self, transport, art, helper_bin, dns, workdir,
-                 hostfwd_port=None, dbus=True):
+                 hostfwd_port=None, dbus=True, services=False):
         self.transport = transport
         self.workdir = workdir
         self.bus = None
@@ -108,6 +110,7 @@ class VM:
         self.hostfwd_port = hostfwd_port
         self._lease = None
         self._httpd = False
+        self.unix_server = None
         args = []
         if dbus:
             self.bus = slirp.DBusDaemon(workdir)
@@ -116,6 +119,22 @@ class VM:
         if hostfwd_port:
             args.append("--hostfwd=tcp:127.0.0.1:%d-:%d"
                         % (hostfwd_port, GUEST_HTTP_PORT))
+        if services:
+            # A TFTP directory and a guest forward to a Unix socket.
+            tftp = os.path.join(workdir, "tftp")
+            os.mkdir(tftp)
+            os.chmod(tftp, 0o755)
+            data = os.urandom(300 * 1024)
+            with open(os.path.join(tftp, "boot.bin"), "wb") as f:
+                f.write(data)
+            os.chmod(os.path.join(tftp, "boot.bin"), 0o644)
+            self.tftp_sha256 = hashlib.sha256(data).hexdigest()
+            args.append("--tftp=" + tftp)
+            self.unix_server = slirp.UnixReplyServer(
+                os.path.join(workdir, "guestfwd.sock"))
+            args.append("--guestfwd=tcp:%s:%d-unix:%s"
+                        % (GUESTFWD_ADDR, GUESTFWD_PORT,
+                           self.unix_server.path))
         resolv = dns.resolv_conf(os.path.join(workdir, "resolv.conf"))
         hlog = os.path.join(workdir, "helper.log")
         if transport in ("dgram-fd", "stream-fd"):
@@ -190,6 +209,8 @@ class VM:
         for p in (self.qemu, self.helper, self.bus):
             if p is not None:
                 p.stop()
+        if getattr(self, "unix_server", None):
+            self.unix_server.stop()
         slirp.close_dbus_connections()
 
 
@@ -199,7 +220,7 @@ def _make_vm(request, transport, art, helper_bin, dns, **kw):
     vm = None
     try:
         vm = VM(transport, art, helper_bin, dns, workdir, **kw)
-    except BaseException as e:
+    except BaseException:
         # Start-up failed: show what we have, stop what we started.
         if vm is None:
             for p in list(slirp.Proc.started):
@@ -224,6 +245,17 @@ def vm(request, art, helper_bin, dns):
 def vm_fresh(request, art, helper_bin, dns):
     v, workdir = _make_vm(request, request.param, art, helper_bin, dns,
                           dbus=False)
+    yield v
+    v.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def vm_services(request, art, helper_bin, dns):
+    """dgram-fd guest with --tftp and --guestfwd (kept apart from `vm` so a
+    problem there does not take the basic tests down with it)."""
+    v, workdir = _make_vm(request, "dgram-fd", art, helper_bin, dns,
+                          dbus=False, services=True)
     yield v
     v.stop()
     shutil.rmtree(workdir, ignore_errors=True)
