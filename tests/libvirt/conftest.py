@@ -63,6 +63,9 @@ def guest_artifacts():
 
 @pytest.fixture(scope="session")
 def instances(run_dir, guest_artifacts):
+    if os.geteuid() != 0:
+        pytest.fail("the libvirt system tests start privileged daemons: run them as root",
+                    pytrace=False)
     reg = Instances(run_dir)
     yield reg
     leftovers = reg.stop_all()
