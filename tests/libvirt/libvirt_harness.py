@@ -157,6 +157,22 @@ def read_pidfile(path):
     return int(text) if text.isdigit() else None
 
 
+def lock_holders(path):
+    """Pids holding a POSIX/flock lock on the file at @path (from /proc/locks)."""
+    st = os.stat(path)
+    key = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    holders = set()
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 6 or fields[1] == "->":
+                continue
+            dev = fields[5].split(":")
+            if len(dev) == 3 and (int(dev[0], 16), int(dev[1], 16), int(dev[2])) == key:
+                holders.add(int(fields[4]))
+    return holders
+
+
 def socket_inode(pid, fd):
     """The inode of socket @fd of @pid, or None if it is not a socket."""
     try:

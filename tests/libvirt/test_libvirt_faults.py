@@ -40,6 +40,25 @@ def test_qemu_sigkill(lv, vm_factory, http):
     assert vm.dom.slirp_pidfiles() == []
 
 
+def test_qemu_dies_while_virtqemud_is_down(lv, vm_factory):
+    """virtqemud stopped, QEMU killed, virtqemud started: reconnecting fails,
+    the domain is marked shut off and its helper and dbus-daemon are stopped."""
+    vm = vm_factory(lv, "qemudown", [H.nic_xml(H.mac_for(1, 14))])
+    vm.dom.start()
+    helper = vm.dom.slirp_helpers()["net0"]
+    dbus = vm.dom.dbus_pid()
+    lv.stop_qemud()
+    os.kill(vm.dom.qemu_pid(), signal.SIGKILL)
+    lv.start_qemud()
+    t0 = time.monotonic()
+    H.wait_for(lambda: not H.pid_alive(helper), 5, "helper %d to exit after reconnect failed" % helper)
+    print("helper gone %.2f s after virtqemud came back" % (time.monotonic() - t0))
+    H.wait_for(lambda: vm.dom.state() == "shut off", 10, "the domain to be marked shut off")
+    if dbus:
+        H.wait_for(lambda: not H.pid_alive(dbus), 5, "dbus-daemon %d to exit" % dbus)
+    assert vm.dom.slirp_pidfiles() == []
+
+
 def test_helper_sigkill(lv, vm_factory, http):
     """The helper dies while the guest runs.
 

@@ -79,6 +79,10 @@ def test_start_one_user_nic(lv_any, chain, request, http):
     # the peer of the fd QEMU got.
     pidfile = os.path.join(lv.slirp_dir, "%s-net0-slirp.pid" % dom.short_name())
     assert H.read_pidfile(pidfile) == helpers["net0"]
+    # libvirt kills a helper at stop only if it cannot take this lock, so the
+    # helper must keep holding the locked pidfile fd it inherited.
+    assert helpers["net0"] in H.lock_holders(pidfile), \
+        "helper %d does not hold the lock on %s" % (helpers["net0"], pidfile)
     helper_fd = int([a for a in argv if a.startswith("--fd=")][0].split("=", 1)[1])
     assert H.socket_peers(helpers["net0"], helper_fd, dom.qemu_pid(), int(netdevs[0]["fd"])), \
         "helper fd %d and QEMU fd %s are not the two ends of one socketpair" % (
