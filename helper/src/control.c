@@ -18,6 +18,7 @@
 #include "dbus-interfaces.h"
 #include "helper-config.h"
 #include "log.h"
+#include "sandbox.h"
 
 #define CONTROL_OBJECT_PATH "/org/libvirt_slirp/Helper1"
 #define CONTROL_COMPAT_PATH "/org/freedesktop/Slirp1/Helper"
@@ -143,6 +144,20 @@ static void control_get_info(HelperControl *ctl, GDBusMethodInvocation *inv)
     ADD("tcp-connections", "u", tcp);
     ADD("udp-connections", "u", udp);
     ADD("forwards", "u", netstack_forwards(ctl->ns)->len);
+    /* issue 5: the frame pre-filter and the sandbox (prefilter.c, sandbox.c) */
+    {
+        const PrefilterStats *pf = netstack_prefilter_stats(ctl->ns);
+
+        ADD("prefilter-passed", "t", pf->passed);
+        ADD("prefilter-urgent-stripped", "t", pf->urgent_stripped);
+        for (int v = PREFILTER_PASS + 1; v < PREFILTER_VERDICT_LAST; v++) {
+            g_autofree char *key = g_strdup_printf(
+                "prefilter-dropped-%s", prefilter_verdict_name((PrefilterVerdict)v));
+
+            ADD(key, "t", pf->dropped[v]);
+        }
+        ADD("confined", "b", sandbox_is_active());
+    }
 #undef ADD
     g_variant_builder_add(&b, "{sv}", "leases", g_variant_builder_end(&lb));
     g_dbus_method_invocation_return_value(inv, g_variant_new("(a{sv})", &b));

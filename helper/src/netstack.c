@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "sandbox.h"
 
 /* clang-format off: the quark name is stringified */
 G_DEFINE_QUARK(slirp-helper-netstack-error-quark, netstack_error)
@@ -63,6 +64,7 @@ struct HelperNetstack {
     guint next_forward_id;
     bool waiting;
     bool seen_traffic;
+    HelperPrefilter *prefilter; /* guest frames pass it before slirp_input */
 };
 
 /**
@@ -395,6 +397,7 @@ HelperNetstack *netstack_new(const HelperConfig *cfg, NetstackOutputFunc output,
     ns->timers = g_ptr_array_new_with_free_func(g_free);
     ns->forwards = g_array_new(FALSE, TRUE, sizeof(NetstackForward));
     ns->next_forward_id = 1;
+    ns->prefilter = prefilter_new(cfg, sandbox_flow_allowed);
 
     if (cfg->tftp_dir && !g_file_test(cfg->tftp_dir, G_FILE_TEST_IS_DIR)) {
         g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_FAILED,
@@ -432,19 +435,39 @@ void netstack_free(HelperNetstack *ns)
     netstack_instance_free(ns->inst);
     g_ptr_array_unref(ns->timers);
     g_array_unref(ns->forwards);
+    if (ns->prefilter) {
+        if (ns->seen_traffic)
+            prefilter_log_stats(ns->prefilter);
+        prefilter_free(ns->prefilter);
+    }
     g_free(ns);
 }
 
 /**
  * netstack_input() - give libslirp one frame from the guest
  * @ns: the netstack
- * @frame: a frame that passed frame_check()
+ * @frame: a frame that passed frame_check(); prefilter.c decides whether
+ *         libslirp sees it
  * @len: its length
  */
 void netstack_input(HelperNetstack *ns, const guint8 *frame, size_t len)
 {
+    const guint8 *checked = prefilter_apply(ns->prefilter, frame, len);
+
     ns->seen_traffic = true;
-    slirp_input(ns->inst->slirp, frame, (int)len);
+    if (checked)
+        slirp_input(ns->inst->slirp, checked, (int)len);
+}
+
+/**
+ * netstack_prefilter_stats() - what the frame pre-filter passed and dropped
+ * @ns: the netstack
+ *
+ * Return: the counters, owned by @ns
+ */
+const PrefilterStats *netstack_prefilter_stats(const HelperNetstack *ns)
+{
+    return prefilter_stats(ns->prefilter);
 }
 
 static int netstack_add_poll_cb(int fd, int events, void *opaque)

@@ -10,6 +10,7 @@
 
 #include "forward.h"
 #include "options.h"
+#include "prefilter.h"
 
 #define NETSTACK_ERROR (netstack_error_quark())
 GQuark netstack_error_quark(void);
@@ -44,6 +45,7 @@ HelperNetstack *netstack_new(const HelperConfig *cfg, NetstackOutputFunc output,
 void netstack_free(HelperNetstack *ns);
 
 void netstack_input(HelperNetstack *ns, const guint8 *frame, size_t len);
+const PrefilterStats *netstack_prefilter_stats(const HelperNetstack *ns);
 void netstack_add_pollfds(HelperNetstack *ns, GArray *pollfds, guint32 *timeout_ms);
 void netstack_dispatch(HelperNetstack *ns, GArray *pollfds, bool poll_failed);
 gint64 netstack_next_deadline_ms(const HelperNetstack *ns);
