@@ -787,6 +787,9 @@ def parse_args(argv):
     ap.add_argument("--md", default=os.path.join(BUILD, "results.md"))
     ap.add_argument("--from-json", metavar="PATH",
                     help="only render the table again from an earlier results.json")
+    ap.add_argument("--update-doc", metavar="PATH",
+                    help="also put the table between the RESULTS markers of this file "
+                         "(docs/performance.md)")
     cfg = ap.parse_args(argv)
     cfg.reps = cfg.reps or (1 if cfg.quick else 5)
     cfg.seconds = cfg.seconds or (1 if cfg.quick else 5)
@@ -809,8 +812,23 @@ def rerender(cfg):
                          res["samples"])
     with open(cfg.md, "w") as f:
         f.write(md)
+    if cfg.update_doc:
+        update_doc(cfg.update_doc, md)
     print(md)
     return 0
+
+
+def update_doc(path, md):
+    begin, end = "<!-- BEGIN RESULTS -->", "<!-- END RESULTS -->"
+    with open(path) as f:
+        doc = f.read()
+    if begin not in doc or end not in doc:
+        raise BenchError("%s has no %s ... %s markers" % (path, begin, end))
+    body = md.split("\n", 1)[1].strip()  # without the "# ..." title
+    head, rest = doc.split(begin, 1)
+    doc = head + begin + "\n" + body + "\n" + end + rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(doc)
 
 
 def main(argv):
@@ -870,6 +888,8 @@ def main(argv):
     os.makedirs(os.path.dirname(cfg.md), exist_ok=True)
     with open(cfg.md, "w") as f:
         f.write(md)
+    if cfg.update_doc:
+        update_doc(cfg.update_doc, md)
     with open(cfg.json, "w") as f:
         json.dump({"config": {k: v for k, v in vars(cfg).items()}, "machine": info,
                    "backends": [b.name for b in backends], "samples": samples, "rows": rows,
