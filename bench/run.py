@@ -67,6 +67,7 @@ class Registry:
     def __init__(self):
         self.procs = []
         self.netns = []
+        self.files = []
         self.lock = threading.Lock()
         self.counter = 0
 
@@ -116,6 +117,11 @@ class Registry:
             self.kill(p, grace=1.0)
         for ns in list(self.netns):
             self.del_netns(ns)
+        for path in self.files:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 REG = Registry()
@@ -769,8 +775,9 @@ def find_ours():
     path = os.environ.get("SLIRP_HELPER") or OURS_DEFAULT
     if not os.access(path, os.X_OK):
         return None, None
-    snap = os.path.join(BUILD, "slirp-helper.under-test")
+    snap = os.path.join(BUILD, "slirp-helper.under-test.%d" % os.getpid())
     shutil.copy2(path, snap)
+    REG.files.append(snap)
     with open(snap, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:12]
     return snap, "%s (sha256 %s)" % (path, digest)
@@ -785,6 +792,8 @@ def parse_args(argv):
     ap.add_argument("--backends", help="comma-separated subset of backend names or prefixes")
     ap.add_argument("--json", default=os.path.join(BUILD, "results.json"))
     ap.add_argument("--md", default=os.path.join(BUILD, "results.md"))
+    ap.add_argument("--logs", default=os.path.join(BUILD, "logs"),
+                    help="directory for the backends' stderr (emptied first)")
     ap.add_argument("--from-json", metavar="PATH",
                     help="only render the table again from an earlier results.json")
     ap.add_argument("--update-doc", metavar="PATH",
@@ -845,6 +854,8 @@ def main(argv):
     t_start = time.monotonic()
     ensure_built()
     remove_stale_netns()
+    global LOGS
+    LOGS = cfg.logs
     shutil.rmtree(LOGS, ignore_errors=True)
     ours, ours_desc = find_ours()
     if not ours:

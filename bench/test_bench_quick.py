@@ -45,7 +45,8 @@ def quick(tmp_path_factory):
         pytest.skip("missing tools: %s" % ", ".join(missing or ["ip"]))
     out = tmp_path_factory.mktemp("bench")
     cmd = ["/usr/bin/python3", os.path.join(HERE, "run.py"), "--quick",
-           "--json", str(out / "results.json"), "--md", str(out / "results.md")]
+           "--json", str(out / "results.json"), "--md", str(out / "results.md"),
+           "--logs", str(out / "logs")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     sys.stderr.write(r.stderr[-6000:])
     assert os.path.exists(out / "results.json"), "run.py wrote no results:\n" + r.stderr[-3000:]
