@@ -531,10 +531,10 @@ def blob(inst, srv, direction, size, timeout):
     before = len(srv.blob.results)
     r = run(inst.guest + [PY, os.path.join(HERE, "blobclient.py"), direction, inst.host_addr,
                           str(srv.blob.port), str(size), "30"], timeout=timeout, check=False)
-    wait_until(lambda: len(srv.blob.results) > before, 10, "blob server record")
-    server = srv.blob.results[-1]
     if r.returncode != 0:
         raise BenchError("blob %s failed: %s" % (direction, r.stderr.strip()[-400:]))
+    wait_until(lambda: len(srv.blob.results) > before, 10, "blob server record")
+    server = srv.blob.results[-1]
     client = json.loads(r.stdout)
     ok = (client["bytes"] == size and server.get("bytes") == size
           and client["sha256"] == server.get("sha256") == client["peer_sha256"])
