@@ -123,6 +123,17 @@ def test_dgram_custom_net(runner):
     assert frames.opt_ip(ack, 6) == ["192.168.77.3"]
 
 
+def test_restrict_dhcp_omits_router_and_dns(runner, features):
+    """--restrict: the guest reaches nothing but forwards, and DHCP offers
+    no router and no DNS server."""
+    need(features, "restrict")
+    p, link = runner.start(["--restrict"])
+    ack = frames.dhcp_exchange(link, MAC1)
+    assert ack["yiaddr"] == "10.0.2.15"
+    assert 3 not in ack["options"], "router offered under --restrict"
+    assert 6 not in ack["options"], "DNS offered under --restrict"
+
+
 def test_dgram_garbage_frames_survived(runner):
     """Runts, unknown EtherTypes, garbage and oversize frames are dropped;
     the helper keeps serving."""

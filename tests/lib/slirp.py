@@ -41,6 +41,9 @@ python3-gi for D-Bus).
     answering A/AAAA for ``names`` ({name: [addresses]}), NXDOMAIN for the
     rest; ``.addr``, ``.queries`` (list of (qname, qtype)),
     ``.resolv_conf(path)`` writes a resolv.conf naming it; ``.stop()``.
+``UnixReplyServer(path)``: Unix stream server (mode 0666) answering each
+    connection's first line with "pong " + line; ``.connections``,
+    ``.lines``, ``.stop()`` (target of --guestfwd=...-unix:PATH tests).
 """
 
 import ipaddress
