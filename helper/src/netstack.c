@@ -867,7 +867,8 @@ GPtrArray *netstack_leases(HelperNetstack *ns)
     const guint8 *p;
     gsize len;
 
-    if (!state || !ns->cfg->ipv4)
+    /* the slot layout is that of state version 4 (every libslirp 4.x) */
+    if (!state || !ns->cfg->ipv4 || slirp_state_version() != 4)
         return leases;
     p = g_bytes_get_data(state, &len);
     if (len < SLOTS * SLOT_LEN)
