@@ -72,6 +72,25 @@ PRIVATE_DIRS = {
 }
 
 
+QEMU_DRIVER = os.path.join(PREFIX, "lib", "x86_64-linux-gnu", "libvirt", "connection-driver",
+                           "libvirt_driver_qemu.so")
+
+
+def fork_has(text):
+    """True if the installed QEMU driver contains the message @text.
+
+    The fork's fixes add user-visible messages; the tests of a gap assert
+    the fixed behaviour when the installed build has the fix and are
+    expected failures naming the gap when it does not (an older or an
+    upstream build).
+    """
+    try:
+        with open(QEMU_DRIVER, "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False
+
+
 def default_helper():
     """The helper the scenarios run: $SLIRP_HELPER, else the bundled one."""
     return os.environ.get("SLIRP_HELPER") or OUR_HELPER

@@ -162,15 +162,34 @@ def test_missing_helper_falls_back_to_builtin_slirp(instances, run_dir, vm_facto
     assert lv.processes(missing) == []
 
 
-@pytest.mark.xfail(strict=True, reason="G10: a missing slirp_helper silently falls back to "
-                   "QEMU's built-in slirp; nothing in the logs names the helper")
+@pytest.mark.xfail(not H.fork_has("uses QEMU's built-in slirp"), strict=True,
+                   reason="G10: this build silently falls back to QEMU's built-in slirp when "
+                   "slirp_helper is missing; nothing in the logs names the helper")
 def test_missing_helper_fallback_is_logged(instances, run_dir, vm_factory):
+    """The fallback is logged with the reason, naming the interface and the path."""
     missing = os.path.join(run_dir, "no-such-slirp-helper")
     lv = instances.get("missing", missing)
     vm = vm_factory(lv, "missinglog", [H.nic_xml(H.mac_for(1, 21))])
     vm.dom.start()
-    text = H.tail(lv.qemud_log, 2000) + H.tail(vm.dom.domain_log(), 200)
-    assert missing in text, "no log line names the missing helper %s" % missing
+    lines = [l for l in H.tail(lv.qemud_log, 3000).splitlines()
+             if "built-in slirp" in l and "missinglog" in l]
+    assert lines, "no log line says why 'missinglog' runs on the built-in slirp"
+    assert any("'net0'" in l and "'%s' does not exist" % missing in l for l in lines), lines
+
+
+@pytest.mark.xfail(not H.fork_has("slirp_helper_required"), strict=True,
+                   reason="this build has no slirp_helper_required qemu.conf setting")
+def test_missing_helper_with_slirp_helper_required(instances, run_dir, vm_factory):
+    """slirp_helper_required = 1 turns the silent fallback into a start error
+    that names the setting and the missing helper."""
+    missing = os.path.join(run_dir, "no-such-slirp-helper")
+    lv = instances.get("required", missing, extra_qemu_conf="slirp_helper_required = 1\n")
+    vm = vm_factory(lv, "required", [H.nic_xml(H.mac_for(1, 25))])
+    proc = lv.virsh("start", vm.dom.name, check=False)
+    assert proc.returncode != 0, "virsh start succeeded on the built-in slirp"
+    assert "slirp_helper_required" in proc.stderr and missing in proc.stderr, proc.stderr
+    assert vm.dom.state() == "shut off"
+    H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
 
 
 def test_helper_not_executable(instances, run_dir, vm_factory):
@@ -190,10 +209,11 @@ def test_helper_not_executable(instances, run_dir, vm_factory):
     assert lv.processes() == []
 
 
-@pytest.mark.xfail(strict=True, reason="G11: libvirt daemonizes the helper and only checks the "
-                   "intermediate's exit status and the pidfile it writes itself, so a helper that "
-                   "exits at start goes unnoticed: virsh start succeeds, the guest has no network, "
-                   "and the helper's stderr is discarded")
+@pytest.mark.xfail(not H.fork_has("failed to start: %s"), strict=True,
+                   reason="G11: this build daemonizes the helper and only checks the "
+                   "intermediate's exit status and the pidfile it writes itself, so a helper "
+                   "that exits at start goes unnoticed: virsh start succeeds, the guest has no "
+                   "network, and the helper's stderr is discarded")
 def test_helper_exits_at_start(instances, run_dir, vm_factory):
     """The helper exits 1 at start: virsh start fails with the helper's own
     message, and nothing is left behind (no QEMU, helper, dbus-daemon or pidfile)."""
@@ -207,6 +227,7 @@ def test_helper_exits_at_start(instances, run_dir, vm_factory):
     message = proc.stderr
     assert proc.returncode != 0, "virsh start succeeded with a helper that exited at start"
     assert "cannot set up the network stack" in message, message
+    assert path in message, message
     assert vm.dom.state() == "shut off"
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the failed start")
     assert vm.dom.slirp_pidfiles() == []
