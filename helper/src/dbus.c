@@ -168,8 +168,11 @@ void dbus_free(HelperBus *bus)
     g_clear_pointer(&bus->control, control_free);
     g_clear_pointer(&bus->vmstate, vmstate_free);
     if (bus->conn) {
+        /* No flush: g_dbus_connection_flush_sync() can wait forever for the
+         * worker when the bus goes away at the same moment (seen when the
+         * per-VM bus and QEMU die together), and the signal mask would then
+         * leave only SIGKILL.  Nothing unsent matters once we exit. */
         g_signal_handlers_disconnect_by_func(bus->conn, dbus_on_closed, NULL);
-        g_dbus_connection_flush_sync(bus->conn, NULL, NULL);
         g_object_unref(bus->conn);
     }
     g_free(bus);

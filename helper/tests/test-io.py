@@ -200,6 +200,29 @@ class LifecycleTests(unittest.TestCase):
     def test_stream_peer_death(self):
         self.assert_exits_after_peer_close(socket.SOCK_STREAM, idle=True)
 
+    @unittest.skipUnless(os.path.exists("/usr/bin/dbus-daemon"), "needs dbus-daemon")
+    def test_bus_and_qemu_die_together(self):
+        # libvirt's per-VM bus and QEMU can go in the same instant: the
+        # helper must still exit promptly (nothing at exit may wait on D-Bus)
+        for _ in range(5):
+            bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--print-address=1",
+                                    "--nofork", "--nopidfile"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+            addr = bus.stdout.readline().decode().strip()
+            h = Helper(args=["--dbus-address=" + addr, "--dbus-id=x"])
+            try:
+                time.sleep(0.3)
+                bus.kill()
+                h.qemu.close()
+                self.assertEqual(h.proc.wait(timeout=2), 0)
+            finally:
+                if h.proc.poll() is None:
+                    h.proc.kill()
+                h.proc.wait()
+                h.proc.stderr.close()
+                bus.wait()
+                bus.stdout.close()
+
     def test_sigterm_and_sigint(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             h = Helper()
