@@ -7,7 +7,9 @@ system libvirt), defines and starts a tiny guest with one
   1. the slirp helper libvirt started for the NIC, and its command line;
   2. the lease the guest got from the helper's DHCP server;
   3. the guest fetching a file from a web server on the host's 127.0.0.1;
-  4. a second user NIC hotplugged with virsh attach-device, working;
+  4. the host reaching a web server in the guest through a <portForward>
+     (when the fork and the helper support it);
+  5. a second user NIC hotplugged with virsh attach-device, working;
 then tears everything down.  Needs root, the fork (libvirt/build.sh), the
 helper (helper/) and the guest (tests/guest/build.py); `make demo` builds them.
 
@@ -34,6 +36,13 @@ def detail(text):
         print("          " + line, flush=True)
 
 
+def fetch_forwarded(port):
+    try:
+        return H.guest.tcp_get("127.0.0.1", port, "/hello.txt", timeout=5).decode()
+    except (OSError, H.guest.GuestError):
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--helper", default=H.default_helper(),
@@ -56,7 +65,13 @@ def main():
         say("virtqemud pid %d, socket %s" % (lv.qemud.pid, lv.socket))
         detail("qemu.conf: slirp_helper = \"%s\"" % args.helper)
 
-        vm = H.VM(H.Domain(lv, "demo", [H.nic_xml(H.mac_for(1, 0xde))]).define())
+        # Port forwarding needs both the fork's <portForward> support and a helper with hostfwd.
+        fwd_port = None
+        forwards = []
+        if H.fork_has("does not support port forwarding") and "hostfwd" in H.helper_features(args.helper):
+            fwd_port = H.guest.free_tcp_port()
+            forwards = [H.port_forward_xml("tcp", "127.0.0.1", fwd_port, 80)]
+        vm = H.VM(H.Domain(lv, "demo", [H.nic_xml(H.mac_for(1, 0xde), forwards=forwards)]).define())
         say("Defined domain 'demo' (q35, direct kernel boot, one <interface type='user'>); starting it")
         vm.boot()
         dom = vm.dom
@@ -84,6 +99,16 @@ def main():
             H.fetch_ok(vm, http, "10.0.2.2")
             say("The guest downloaded %d bytes in %.1f s; its sha256 matches the host's (%s...)"
                 % (http.size, time.monotonic() - t, http.sha256[:16]))
+
+            if fwd_port:
+                vm.check("httpd -p 80 -h /srv")
+                say("The guest runs a web server on port 80; the domain XML forwards host "
+                    "127.0.0.1:%d to it (<portForward>)" % fwd_port)
+                body = H.wait_for(lambda: fetch_forwarded(fwd_port), 15, "the port forward")
+                say("The host fetched http://127.0.0.1:%d/hello.txt from the guest: %r"
+                    % (fwd_port, body.strip()))
+            else:
+                say("(Port forwarding skipped: this build or helper does not support it yet.)")
 
             nic = os.path.join(dom.dir, "second-nic.xml")
             with open(nic, "w") as f:

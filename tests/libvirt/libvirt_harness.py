@@ -91,6 +91,16 @@ def fork_has(text):
         return False
 
 
+def helper_features(path):
+    """The features a helper advertises with --print-capabilities ([] if it cannot)."""
+    try:
+        out = subprocess.run([path, "--print-capabilities"], capture_output=True, text=True,
+                             timeout=10).stdout
+        return json.loads(out).get("features", [])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+
+
 def default_helper():
     """The helper the scenarios run: $SLIRP_HELPER, else the bundled one."""
     return os.environ.get("SLIRP_HELPER") or OUR_HELPER
@@ -580,11 +590,36 @@ def mac_for(index, vm=0):
     return "52:54:00:5e:%02x:%02x" % (vm & 0xff, index & 0xff)
 
 
-def nic_xml(mac, ip=None, prefix=24):
-    """An <interface type='user'> with a virtio model and a fixed MAC."""
-    ip_xml = ("\n  <ip family='ipv4' address='%s' prefix='%d'/>" % (ip, prefix)) if ip else ""
+def port_forward_xml(proto, address, host_port, guest_port):
+    """A <portForward> mapping @address:@host_port on the host to @guest_port."""
+    return ("<portForward proto='%s' address='%s'><range start='%d' to='%d'/></portForward>"
+            % (proto, address, host_port, guest_port))
+
+
+def nic_xml(mac, ip=None, prefix=24, forwards=()):
+    """An <interface type='user'> with a virtio model and a fixed MAC.
+
+    @forwards: port_forward_xml() strings.
+    """
+    extra = ("\n  <ip family='ipv4' address='%s' prefix='%d'/>" % (ip, prefix)) if ip else ""
+    extra += "".join("\n  " + f for f in forwards)
     return ("<interface type='user'>\n  <mac address='%s'/>\n  <model type='virtio'/>%s\n"
-            "</interface>\n" % (mac, ip_xml))
+            "</interface>\n" % (mac, extra))
+
+
+def live_interface_xml(lv, name, mac, forwards):
+    """The live XML of @name's interface with @mac, its <portForward>s
+    replaced by @forwards: the input virsh update-device wants."""
+    root = ET.fromstring(lv.virsh("dumpxml", name).stdout)
+    for iface in root.iter("interface"):
+        m = iface.find("mac")
+        if m is not None and m.get("address") == mac:
+            for old in iface.findall("portForward"):
+                iface.remove(old)
+            for f in forwards:
+                iface.append(ET.fromstring(f))
+            return ET.tostring(iface, encoding="unicode")
+    raise HarnessError("domain %s has no interface with MAC %s" % (name, mac))
 
 
 class Domain:

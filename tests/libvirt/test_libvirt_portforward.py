@@ -1,0 +1,60 @@
+"""<portForward> on a user interface, through the slirp helper.
+
+The host reaches a web server in the guest through 127.0.0.1:<port>, at boot
+and after `virsh update-device --live` replaced the forward: the new one
+works at once and the removed port stops listening.  Upstream 9.0.0 honours
+<portForward> only for passt; the fork maps it to the helper's --hostfwd and
+its D-Bus control interface.
+"""
+
+import os
+import socket
+
+import pytest
+
+import libvirt_harness as H
+
+pytestmark = pytest.mark.xfail(
+    not H.fork_has("does not support port forwarding"), strict=True,
+    reason="this build ignores <portForward> on user interfaces with the slirp-helper "
+           "(upstream 9.0.0 honours it for passt only)")
+
+
+def refused(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return False
+    except OSError:
+        return True
+
+
+def reaches_guest(port):
+    try:
+        return H.guest.tcp_get("127.0.0.1", port, "/hello.txt", timeout=5).decode() == H.guest.HELLO_TEXT
+    except (OSError, H.guest.GuestError):
+        return False
+
+
+def test_port_forward_at_boot_and_live(lv, vm_factory):
+    mac = H.mac_for(1, 40)
+    p80, p81 = H.guest.free_tcp_port(), H.guest.free_tcp_port()
+    first = H.port_forward_xml("tcp", "127.0.0.1", p80, 80)
+    vm = vm_factory(lv, "portfwd", [H.nic_xml(mac, forwards=[first])])
+    vm.boot()
+    helper = vm.dom.slirp_helpers()["net0"]
+    argv = vm.dom.helper_argv(helper)
+    assert "--hostfwd=tcp:127.0.0.1:%d-:80" % p80 in argv, argv
+
+    vm.console.dhcp("eth0")
+    vm.check("httpd -p 80 -h /srv && httpd -p 81 -h /srv")
+    H.wait_for(lambda: reaches_guest(p80), 15, "127.0.0.1:%d to reach the guest's port 80" % p80)
+
+    # Replace the forward live: :p81 -> 81 in, :p80 -> 80 out, same helper.
+    second = H.port_forward_xml("tcp", "127.0.0.1", p81, 81)
+    path = os.path.join(vm.dom.dir, "nic-update.xml")
+    with open(path, "w") as f:
+        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second]))
+    lv.virsh("update-device", vm.dom.name, path, "--live")
+    H.wait_for(lambda: reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
+    H.wait_for(lambda: refused(p80), 10, "127.0.0.1:%d to stop listening" % p80)
+    assert vm.dom.slirp_helpers()["net0"] == helper, "the helper was restarted for the update"
