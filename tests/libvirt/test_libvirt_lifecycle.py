@@ -4,9 +4,9 @@ Each scenario asserts what the host sees (QEMU's command line, helper
 processes, status XML, pidfiles) and what the guest sees (DHCP lease, a file
 fetched from a host HTTP server on 127.0.0.1 through the slirp gateway).
 
-start, hotplug and save/restore run against our helper and Debian's
-libslirp-helper (ids [ours] and [reference]); they share one booted guest per
-helper, in file order, to spare the two CPUs.
+start, two NICs, hotplug and save/restore run against our helper and Debian's
+libslirp-helper (ids [ours] and [reference]); start, hotplug and save/restore share one
+booted guest per helper, in file order, to spare the two CPUs.
 """
 
 import os
