@@ -13,6 +13,7 @@ import pytest
 
 import guest
 import slirp
+
 GUEST_HTTP_PORT = 8080  # as in conftest.py (busybox httpd in the guest)
 GUESTFWD_ADDR, GUESTFWD_PORT = "10.0.2.100", 1234   # as in conftest.py
 
@@ -62,8 +63,11 @@ def test_ipv6_to_host(vm, http6):
     vm.lease()
     # SLAAC from libslirp's router advertisement.
     _guest_ipv6(vm)
-    out = vm.console.check("ping -c 1 -W 5 fec0::2", 30)
-    assert "1 packets received" in out
+    # ICMPv6 echo to the host address (answered by libslirp); one lost
+    # echo (neighbour discovery still running) is not a failure.
+    out, status = vm.console.run("ping -c 3 -W 5 fec0::2", 40)
+    m = re.search(r"(\d+) packets received", out)
+    assert m and int(m.group(1)) >= 1, out
     before = len(http6.requests)
     sha, size = vm.console.fetch_sha256(http6.url("fec0::2"), timeout=120)
     assert (sha, size) == (http6.sha256, http6.size)
