@@ -123,6 +123,7 @@ static struct {
     bool isolated;   /* stage 1 done */
     bool active;     /* stage 2 done */
     bool privileged; /* switch to runas_uid/gid in stage 2 */
+    bool namespaced; /* stage 1 built namespaces and the empty root */
     uid_t runas_uid;
     gid_t runas_gid;
     int flow_limit; /* lowest descriptor number that refuses new flows, 0: none */
@@ -604,6 +605,7 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
     if (!sandbox_unshare(error) || !sandbox_collect_binds(cfg, binds, error) ||
         !sandbox_new_root(binds, error))
         return false;
+    sandbox.namespaced = true;
     if (!sandbox_drop_capabilities(sandbox.privileged ? (1ull << CAP_SETUID) |
                                                             (1ull << CAP_SETGID)
                                                       : 0,
@@ -708,9 +710,12 @@ bool sandbox_enter(const HelperConfig *cfg, GError **error)
     if (!seccomp_apply(cfg->seccomp, error))
         return false;
     sandbox.active = true;
-    log_info("Confined: %s, empty read-only root, no capabilities, at most %u descriptors, "
-             "seccomp %s", sandbox.privileged ? "switched user" : "user namespace",
-             (unsigned)nofile.rlim_max, options_seccomp_mode_name(cfg->seccomp));
+    log_info("Confined: %s, no capabilities, at most %u descriptors, seccomp %s (%u rules)",
+             sandbox.privileged     ? "switched user, empty read-only root"
+             : sandbox.namespaced   ? "user namespace, empty read-only root"
+                                    : "host file system still visible",
+             (unsigned)nofile.rlim_max, options_seccomp_mode_name(cfg->seccomp),
+             seccomp_rule_count());
     return true;
 }
 
