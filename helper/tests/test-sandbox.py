@@ -60,7 +60,7 @@ def wait_for(pred, timeout, what):
 class Helper:
     """The helper on one end of a datagram socketpair; this object is QEMU."""
 
-    def __init__(self, args=(), prefix=(), binary=None, env=None):
+    def __init__(self, args=(), prefix=(), binary=None, env=None, pass_fds=(), preexec_fn=None):
         self.qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.qemu.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.log = tempfile.NamedTemporaryFile(prefix="sandbox-", suffix=".log", delete=False)
@@ -68,8 +68,8 @@ class Helper:
         os.chmod(self.log.name, 0o666)
         self.proc = subprocess.Popen([*prefix, binary or HELPER, "--fd=%d" % theirs.fileno(),
                                       "--log-file=" + self.log.name, *args],
-                                     pass_fds=[theirs.fileno()], stderr=subprocess.PIPE,
-                                     env=env)
+                                     pass_fds=[theirs.fileno(), *pass_fds],
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         theirs.close()
         self.pid = self.proc.pid
         if prefix:  # setpriv execs the helper: same pid
@@ -209,6 +209,39 @@ class ConfinementTests(unittest.TestCase):
         self.assertNotEqual(os.readlink("/proc/%d/ns/ipc" % h.pid), os.readlink("/proc/self/ns/ipc"))
         self.assertNotEqual(os.readlink("/proc/%d/ns/uts" % h.pid), os.readlink("/proc/self/ns/uts"))
         self.assertEqual(os.readlink("/proc/%d/ns/net" % h.pid), os.readlink("/proc/self/ns/net"))
+
+    def test_pidfile_lock_kept(self):
+        """libvirt's locked pid file, inherited, stays open and locked."""
+        import fcntl
+        # only one descriptor of the file may exist here: closing any other
+        # in the child (close_fds) would drop the child's POSIX lock
+        tmp_fd, path = tempfile.mkstemp(suffix=".pid")
+        os.close(tmp_fd)
+        self.addCleanup(os.unlink, path)
+        fd = os.open(path, os.O_RDWR)
+        self.addCleanup(os.close, fd)
+
+        def lock_in_child():  # as virExec does, in the child before exec
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        def try_lock():
+            probe = os.open(path, os.O_RDWR)
+            try:
+                fcntl.lockf(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(probe, fcntl.LOCK_UN)
+                return True
+            except OSError:
+                return False
+            finally:
+                os.close(probe)
+
+        h = self.start(pass_fds=[fd], preexec_fn=lock_in_child)
+        self.assertEqual(status(h.pid)["Seccomp"], "2")
+        self.assertIn(str(fd), os.listdir("/proc/%d/fd" % h.pid))
+        self.assertFalse(try_lock(), "the confined helper no longer holds the lock")
+        h.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(h.proc.wait(10), 0)
+        self.assertTrue(try_lock(), "the lock outlived the helper")
 
     def test_runas(self):
         h = self.start(args=["--runas=daemon:nogroup"])
