@@ -517,6 +517,73 @@ class FloodTests(unittest.TestCase):
         self.assertRegex(h.read_log(), r"dropped: .*flow-limit [1-9]")
 
 
+class Bus:
+    """A private dbus-daemon (session configuration)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sandbox-bus-")
+        os.chmod(self.dir, 0o755)
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
+                                      "--address=unix:dir=" + self.dir,
+                                      "--print-address=%d" % w], pass_fds=[w],
+                                     stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            self.address = f.readline().strip()
+
+    def call(self, dest, path, method, *args):
+        p = subprocess.run(["gdbus", "call", "--address", self.address, "--dest", dest,
+                            "--object-path", path, "--method", method, *args],
+                           capture_output=True, text=True, timeout=20)
+        if p.returncode != 0:
+            raise AssertionError("%s failed: %s" % (method, p.stderr))
+        return p.stdout
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+class ControlTests(unittest.TestCase):
+    def test_getinfo_and_save_while_confined(self):
+        """Over D-Bus, the confined helper reports its pre-filter counts and
+        that it is confined, and saves its state."""
+        bus = Bus()
+        self.addCleanup(bus.close)
+        h = Helper(args=["--dbus-address=" + bus.address, "--dbus-id=sbx"]).wait_started()
+        self.addCleanup(h.close)
+        self.assert_threads_confined(h.pid)
+        h.announce()
+        h.send(gf.tftp_rrq("boot.bin"))
+        h.send(gf.tftp_rrq("boot.bin"))
+        name = "org.libvirt_slirp.Helper1.sbx"
+        info = wait_for(lambda: (lambda i: "'prefilter-dropped-tftp-off': <uint64 2>" in i and i)(
+            bus.call(name, "/org/libvirt_slirp/Helper1", "org.libvirt_slirp.Helper1.GetInfo")),
+            10, "the drops to be counted")
+        self.assertIn("'confined': <true>", info)
+        self.assertIn("'prefilter-passed': <uint64 1>", info)  # the ARP request
+        state = bus.call("org.qemu.VMState1", "/org/qemu/VMState1", "org.qemu.VMState1.Save")
+        self.assertTrue(state.startswith("([byte 0x00, 0x00, 0x00, 0x04"), state[:80])
+        h.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(h.proc.wait(10), 0)
+
+    def assert_threads_confined(self, pid):
+        tids = os.listdir("/proc/%d/task" % pid)
+        self.assertGreater(len(tids), 1)  # GDBus' worker exists
+        for tid in tids:
+            t = status_of("/proc/%d/task/%s/status" % (pid, tid))
+            self.assertEqual(t["Seccomp"], "2", tid)
+            self.assertEqual(t["NoNewPrivs"], "1", tid)
+            self.assertEqual(t["Uid"].split(), ["65534"] * 4, tid)
+            for key in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"):
+                self.assertEqual(int(t[key], 16), 0, "%s of thread %s" % (key, tid))
+            self.assertEqual(os.readlink("/proc/%d/task/%s/root" % (pid, tid)), "/")
+            self.assertEqual(sorted(os.listdir("/proc/%d/task/%s/root" % (pid, tid))),
+                             ["dev", "etc", "tmp"])  # tmp: the bus socket's directory
+
+
 class PrefilterTests(unittest.TestCase):
     def test_drops_counted_and_urgent_stripped(self):
         """TFTP without --tftp is dropped, urgent data arrives as data, and
