@@ -69,7 +69,10 @@ API
 ``wait_for_file_text(path, pattern, timeout) -> re.Match``
     For consoles logged to a file (libvirt ``<serial type='file'>``).
 
-Guest facts the tests rely on: interface eth0 (first virtio-net NIC), busybox
+Guest facts the tests rely on: the console line
+``GUEST-READY <kernel-version> <interfaces...>`` (e.g. ``GUEST-READY
+6.1.0-56-amd64 eth0 lo``) printed once by /init before the shell starts,
+interface eth0 (first virtio-net NIC), busybox
 applets (udhcpc, wget, nslookup, httpd, nc, ping, sha256sum, ip), the file
 /srv/hello.txt containing ``HELLO_TEXT``, udhcpc script /etc/udhcpc.script.
 """
