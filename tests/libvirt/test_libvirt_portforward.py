@@ -28,6 +28,34 @@ def refused(port):
         return True
 
 
+def connect(port):
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        return None
+
+
+def read_some(sock, timeout=5):
+    """What arrives on @sock within @timeout seconds (at least one chunk)."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(4096)
+    except OSError:
+        return b""
+
+
+def drain(sock):
+    """Discard everything already buffered on @sock."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        sock.setblocking(True)
+
+
 def reaches_guest(port):
     try:
         return H.guest.tcp_get("127.0.0.1", port, "/hello.txt", timeout=5).decode() == H.guest.HELLO_TEXT
@@ -37,9 +65,10 @@ def reaches_guest(port):
 
 def test_port_forward_at_boot_and_live(lv, vm_factory):
     mac = H.mac_for(1, 40)
-    p80, p81 = H.guest.free_tcp_port(), H.guest.free_tcp_port()
+    p80, p81, p82 = (H.guest.free_tcp_port() for _ in range(3))
     first = H.port_forward_xml("tcp", "127.0.0.1", p80, 80)
-    vm = vm_factory(lv, "portfwd", [H.nic_xml(mac, forwards=[first])])
+    kept = H.port_forward_xml("tcp", "127.0.0.1", p82, 82)
+    vm = vm_factory(lv, "portfwd", [H.nic_xml(mac, forwards=[first, kept])])
     vm.boot()
     helper = vm.dom.slirp_helpers()["net0"]
     argv = vm.dom.helper_argv(helper)
@@ -47,14 +76,24 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
 
     vm.console.dhcp("eth0")
     vm.check("httpd -p 80 -h /srv && httpd -p 81 -h /srv")
+    # Port 82: a stream of numbered lines, to hold one connection open across the update.
+    vm.check("(i=0; while [ $i -lt 600 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done) "
+             "| nc -l -p 82 >/dev/null 2>&1 &")
     H.wait_for(lambda: reaches_guest(p80), 15, "127.0.0.1:%d to reach the guest's port 80" % p80)
+    held = H.wait_for(lambda: connect(p82), 15, "a connection through 127.0.0.1:%d" % p82)
+    assert b"tick-" in read_some(held)
 
     # Replace the forward live: :p81 -> 81 in, :p80 -> 80 out, same helper.
     second = H.port_forward_xml("tcp", "127.0.0.1", p81, 81)
     path = os.path.join(vm.dom.dir, "nic-update.xml")
     with open(path, "w") as f:
-        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second]))
+        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second, kept]))
     lv.virsh("update-device", vm.dom.name, path, "--live")
     H.wait_for(lambda: reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
     H.wait_for(lambda: refused(p80), 10, "127.0.0.1:%d to stop listening" % p80)
     assert vm.dom.slirp_helpers()["net0"] == helper, "the helper was restarted for the update"
+    # The connection through the forward that stayed is untouched: after
+    # draining what was buffered, new lines still arrive.
+    drain(held)
+    assert b"tick-" in read_some(held), "the held connection through :%d died" % p82
+    held.close()
