@@ -150,6 +150,15 @@ exit 1
 """
 
 
+def failing_helper(run_dir, name, mode):
+    """FAILING_HELPER written to @run_dir/@name with permissions @mode."""
+    path = os.path.join(run_dir, name)
+    with open(path, "w") as f:
+        f.write(FAILING_HELPER)
+    os.chmod(path, mode)
+    return path
+
+
 def test_missing_helper_falls_back_to_builtin_slirp(instances, run_dir, vm_factory):
     """slirp_helper names a missing file: 9.0.0 and the fork start the guest
     on QEMU's built-in slirp (-netdev user) with no <slirp> in the status XML."""
@@ -194,10 +203,7 @@ def test_missing_helper_with_slirp_helper_required(instances, run_dir, vm_factor
 
 def test_helper_not_executable(instances, run_dir, vm_factory):
     """slirp_helper is a file without execute permission: start fails and says so."""
-    path = os.path.join(run_dir, "not-executable-helper")
-    with open(path, "w") as f:
-        f.write(FAILING_HELPER)
-    os.chmod(path, 0o644)
+    path = failing_helper(run_dir, "not-executable-helper", 0o644)
     lv = instances.get("noexec", path)
     vm = vm_factory(lv, "noexec", [H.nic_xml(H.mac_for(1, 22))])
     proc = lv.virsh("start", vm.dom.name, check=False)
@@ -217,10 +223,7 @@ def test_helper_not_executable(instances, run_dir, vm_factory):
 def test_helper_exits_at_start(instances, run_dir, vm_factory):
     """The helper exits 1 at start: virsh start fails with the helper's own
     message, and nothing is left behind (no QEMU, helper, dbus-daemon or pidfile)."""
-    path = os.path.join(run_dir, "failing-helper")
-    with open(path, "w") as f:
-        f.write(FAILING_HELPER)
-    os.chmod(path, 0o755)
+    path = failing_helper(run_dir, "failing-helper", 0o755)
     lv = instances.get("failing", path)
     vm = vm_factory(lv, "failing", [H.nic_xml(H.mac_for(1, 23))])
     proc = lv.virsh("start", vm.dom.name, check=False)
