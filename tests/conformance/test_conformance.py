@@ -222,9 +222,17 @@ def test_exit_when_peer_closes(runner, features, kind, traffic):
     print("exited after %.2f s" % (time.monotonic() - t0))
 
 
+@pytest.mark.parametrize("bus", ["no-bus", "with-bus"])
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_signal_clean_exit(runner, sig):
-    p, link = runner.start()
+def test_signal_clean_exit(runner, features, sig, bus):
+    args = []
+    if bus == "with-bus":
+        need(features, "dbus-address")
+        b = runner.dbus()
+        args = ["--dbus-address=" + b.address, "--dbus-id=conf-sig"]
+    p, link = runner.start(args)
+    if bus == "with-bus":
+        _vmstate_owner(b, "conf-sig")
     assert _arp(link, "10.0.2.2"), "helper not answering"
     p.signal(getattr(signal, sig))
     rc = p.wait(EXIT_BOUND)
@@ -503,3 +511,26 @@ def test_hostfwd_cross_family_never_crashes(runner, features, how, families):
     assert p.alive(), "helper died (status %s) on a connection to %s:\n%s" \
         % (p.returncode, spec, p.log_tail(5))
     assert _arp(link, "10.0.2.2"), "helper stopped answering"
+
+
+def test_tftp_guestfwd_and_bus_in_one_directory(runner, features):
+    """A TFTP directory, a guest forward's Unix socket and the D-Bus socket
+    all in one directory (the manager's private directory, say): the helper
+    starts, serves frames and joins the bus."""
+    need(features, "tftp", "guestfwd", "dbus-address")
+    bus = runner.dbus()            # <workdir>/bus.sock
+    tftp = os.path.join(runner.workdir, "tftp")
+    os.mkdir(tftp)
+    os.chmod(tftp, 0o755)
+    srv = slirp.UnixReplyServer(os.path.join(runner.workdir, "fwd.sock"))
+    try:
+        p, link = runner.start(["--dbus-address=" + bus.address,
+                                "--dbus-id=conf-dir", "--tftp=" + tftp,
+                                "--guestfwd=tcp:10.0.2.100:1234-unix:"
+                                + srv.path])
+        rc = p.wait(1.0)
+        assert rc is None, "helper exited %s:\n%s" % (rc, p.log_tail(5))
+        assert _arp(link, "10.0.2.2"), "helper not answering"
+        _vmstate_owner(bus, "conf-dir")
+    finally:
+        srv.stop()
