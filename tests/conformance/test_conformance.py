@@ -534,3 +534,73 @@ def test_tftp_guestfwd_and_bus_in_one_directory(runner, features):
         _vmstate_owner(bus, "conf-dir")
     finally:
         srv.stop()
+
+
+# --- migration-related behaviour ------------------------------------------------
+
+def test_dbus_incoming_holds_traffic_until_load(runner, features):
+    need(features, "dbus-address", "migrate")
+    blob = _source_with_two_leases(runner)
+    p, link, owner = _start_incoming(runner, "conf-dst")
+    xid = 0x5151
+    link.send(frames.dhcp_discover(MAC3, xid))
+    early, seen = link.expect(lambda f: frames.parse_dhcp(f), 1.5)
+    assert early is None, "guest traffic answered before Load: %r" % early
+    _load(runner.bus, owner, blob)
+    # After Load the helper serves the guest (a resend is fine).
+    assert _offer_for(link, MAC3) == "10.0.2.17"
+
+
+def test_load_refused_without_dbus_incoming(runner, features):
+    """Loading state into a helper that is already serving a guest would
+    replace its live state: only a helper started with --dbus-incoming
+    takes a Load."""
+    need(features, "dbus-address", "migrate")
+    blob = _source_with_two_leases(runner)
+    bus = runner.bus
+    p, link = runner.start(["--dbus-address=" + bus.address,
+                            "--dbus-id=conf-live"])
+    owner = _vmstate_owner(bus, "conf-live")
+    before = _save(bus, owner)
+    with pytest.raises(slirp.DBusError):
+        _load(bus, owner, blob)
+    assert _save(bus, owner) == before
+    assert p.alive()
+
+
+def test_save_answers_while_qemu_does_not_read(runner, features):
+    """A paused VM: QEMU stops reading the socket.  The helper drops what
+    it cannot send instead of blocking, so Save() still answers."""
+    need(features, "dbus-address", "migrate")
+    bus = runner.dbus()
+    p, link = runner.start(["--dbus-address=" + bus.address,
+                            "--dbus-id=conf-full"])
+    owner = _vmstate_owner(bus, "conf-full")
+    # Every ARP request makes the helper send a reply we never read, until
+    # its socket's send queue (up to 2 * net.core.wmem_max) is full and its
+    # sends fail with EAGAIN: 20000 replies are ~20 MB of queue.
+    req = frames.arp_request(MAC1, "10.0.2.15", "10.0.2.2")
+    link.sock.setblocking(False)
+    sent, deadline = 0, time.monotonic() + 30
+    while sent < 20000 and time.monotonic() < deadline:
+        try:
+            link.sock.send(req)
+            sent += 1
+        except BlockingIOError:
+            time.sleep(0.002)
+    assert sent == 20000, "the helper stopped reading (%d sent)" % sent
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    blob = _save(bus, owner)      # 10 s D-Bus timeout
+    assert blob[:4] and len(blob) > 4
+    print("Save answered in %.2f s" % (time.monotonic() - t0))
+    assert p.alive()
+    # Drain what is queued; the helper still answers new requests.
+    link.sock.setblocking(True)
+    while link.recv(0.2) is not None:
+        pass
+    assert _arp(link, "10.0.2.3"), "helper stopped answering"
+    if "dbus-control" in features:
+        info = slirp.dbus_call(bus.address, owner, CONTROL[0], CONTROL[1],
+                               "GetInfo")[0]
+        assert info["dropped-to-guest-full"] > 0, info
