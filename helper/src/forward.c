@@ -200,6 +200,13 @@ bool forward_parse_host(const char *spec, HostForward *fwd, GError **error)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "guest side: %s", why);
         return false;
     }
+    /* libslirp 4.7 aborts on the first connection of such a forward
+     * (soassign_guest_addr_if_needed() has no IPv4-to-IPv6 case) */
+    if (fwd->host.ss_family == AF_INET && fwd->guest.ss_family == AF_INET6) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "an IPv4 host address cannot forward to an IPv6 guest address");
+        return false;
+    }
     return true;
 }
 
