@@ -717,7 +717,7 @@ def machine_info(ours):
     }
 
 
-def render_markdown(rows, info, cfg, checks, errors, backends, samples):
+def render_markdown(rows, info, cfg, checks, errors, backends, samples, warnings=()):
     lines = ["# slirp-helper benchmark results", ""]
     lines.append("Mode: %s; %d interleaved repetition(s); iperf3 %d s per test; "
                  "%d request/response round trips per repetition; blob %d MiB each way." % (
@@ -753,11 +753,16 @@ def render_markdown(rows, info, cfg, checks, errors, backends, samples):
     for c in bad:
         lines.append("- MISMATCH %s %s: client %s server %s" % (
             c["backend"], c["what"], c["client"], c["server"]))
+    if warnings:
+        lines.append("")
+        lines.append("Retried after a failed first attempt (the retry's numbers are used):")
+        for w in warnings:
+            lines.append("- %s" % w.replace("\n", " / "))
     if errors:
         lines.append("")
-        lines.append("Errors:")
+        lines.append("Errors (no numbers for that repetition):")
         for e in errors:
-            lines.append("- %s" % e)
+            lines.append("- %s" % e.replace("\n", " / "))
     return "\n".join(lines) + "\n"
 
 
@@ -818,7 +823,7 @@ def rerender(cfg):
     backends = [known[n] for n in res["backends"] if n in known]
     rows = summarize(res["samples"], backends, cfg)
     md = render_markdown(rows, res["machine"], cfg, res["checks"], res["errors"], backends,
-                         res["samples"])
+                         res["samples"], res.get("warnings", ()))
     with open(cfg.md, "w") as f:
         f.write(md)
     if cfg.update_doc:
@@ -870,19 +875,25 @@ def main(argv):
         log("no backend selected")
         return 2
     samples = {b.name: {} for b in backends}
-    checks, errors = [], []
+    checks, errors, warnings = [], [], []
     srv = HostServers()
     try:
         for rep in range(cfg.reps):
             for b in backends:  # interleaved: A B C A B C ...
                 t0 = time.monotonic()
-                try:
-                    m, c = measure_instance(b, srv, cfg, "rep%d" % (rep + 1))
-                    if b.is_socket_helper:
-                        m.update(measure_startup(b, cfg))
-                except BenchError as e:
-                    errors.append("rep %d %s: %s" % (rep + 1, b.name, e))
-                    log("ERROR rep %d %s: %s" % (rep + 1, b.name, e))
+                m = None
+                for attempt in (1, 2):  # one retry: a loaded machine can upset iperf3
+                    try:
+                        tag = "rep%d" % (rep + 1) + ("" if attempt == 1 else "-retry")
+                        m, c = measure_instance(b, srv, cfg, tag)
+                        if b.is_socket_helper:
+                            m.update(measure_startup(b, cfg))
+                        break
+                    except BenchError as e:
+                        msg = "rep %d %s (attempt %d): %s" % (rep + 1, b.name, attempt, e)
+                        (errors if attempt == 2 else warnings).append(msg)
+                        log(("ERROR " if attempt == 2 else "retrying after: ") + msg)
+                if m is None:
                     continue
                 checks.extend(c)
                 for k, v in m.items():
@@ -895,7 +906,7 @@ def main(argv):
         srv.stop()
     rows = summarize(samples, backends, cfg)
     info = machine_info(ours_desc)
-    md = render_markdown(rows, info, cfg, checks, errors, backends, samples)
+    md = render_markdown(rows, info, cfg, checks, errors, backends, samples, warnings)
     os.makedirs(os.path.dirname(cfg.md), exist_ok=True)
     with open(cfg.md, "w") as f:
         f.write(md)
@@ -904,7 +915,7 @@ def main(argv):
     with open(cfg.json, "w") as f:
         json.dump({"config": {k: v for k, v in vars(cfg).items()}, "machine": info,
                    "backends": [b.name for b in backends], "samples": samples, "rows": rows,
-                   "checks": checks, "errors": errors,
+                   "checks": checks, "errors": errors, "warnings": warnings,
                    "metrics": [d[0] for d in metric_defs(cfg)],
                    "elapsed_s": time.monotonic() - t_start}, f, indent=1)
     print(md)
