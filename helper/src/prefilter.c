@@ -67,14 +67,10 @@ struct HelperPrefilter {
 };
 
 static const char *const prefilter_verdict_names[] = {
-    [PREFILTER_PASS] = "passed",
-    [PREFILTER_RUNT] = "runt",
-    [PREFILTER_OVERSIZE] = "oversize",
-    [PREFILTER_ETHERTYPE] = "ethertype",
-    [PREFILTER_MALFORMED] = "malformed",
-    [PREFILTER_FRAGMENT] = "fragment",
-    [PREFILTER_TFTP_OFF] = "tftp-off",
-    [PREFILTER_FLOW_LIMIT] = "flow-limit",
+    [PREFILTER_PASS] = "passed",         [PREFILTER_RUNT] = "runt",
+    [PREFILTER_OVERSIZE] = "oversize",   [PREFILTER_ETHERTYPE] = "ethertype",
+    [PREFILTER_MALFORMED] = "malformed", [PREFILTER_FRAGMENT] = "fragment",
+    [PREFILTER_TFTP_OFF] = "tftp-off",   [PREFILTER_FLOW_LIMIT] = "flow-limit",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(prefilter_verdict_names) == PREFILTER_VERDICT_LAST);
 
@@ -207,8 +203,7 @@ static PrefilterVerdict prefilter_check_ipv4(const PrefilterConfig *pc, const gu
     case PREFILTER_PROTO_TCP:
         return prefilter_check_tcp(ip + ihl, total - ihl, FRAME_ETH_HLEN + ihl, info);
     case PREFILTER_PROTO_UDP:
-        return prefilter_check_udp(pc, ip + ihl, total - ihl, to_vhost, (frag & 0x2000) != 0,
-                                   info);
+        return prefilter_check_udp(pc, ip + ihl, total - ihl, to_vhost, (frag & 0x2000) != 0, info);
     case PREFILTER_PROTO_ICMP:
         info->new_flow = total - ihl >= 1 && ip[ihl] == 8; /* echo request */
         return PREFILTER_PASS;

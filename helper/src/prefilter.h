@@ -12,19 +12,19 @@
 #include "options.h"
 
 typedef enum {
-    PREFILTER_PASS,         /* to libslirp (possibly with urgent data stripped) */
-    PREFILTER_RUNT,         /* shorter than an Ethernet header */
-    PREFILTER_OVERSIZE,     /* longer than the MTU allows */
-    PREFILTER_ETHERTYPE,    /* not ARP, IPv4 or IPv6 (e.g. NC-SI 0x88F8) */
-    PREFILTER_MALFORMED,    /* ARP/IP/TCP/UDP header cut short or inconsistent */
-    PREFILTER_FRAGMENT,     /* IPv4/IPv6 fragment with --drop-fragments */
-    PREFILTER_TFTP_OFF,     /* TFTP to the virtual host without --tftp */
-    PREFILTER_FLOW_LIMIT,   /* a new flow while descriptors are nearly exhausted */
+    PREFILTER_PASS,       /* to libslirp (possibly with urgent data stripped) */
+    PREFILTER_RUNT,       /* shorter than an Ethernet header */
+    PREFILTER_OVERSIZE,   /* longer than the MTU allows */
+    PREFILTER_ETHERTYPE,  /* not ARP, IPv4 or IPv6 (e.g. NC-SI 0x88F8) */
+    PREFILTER_MALFORMED,  /* ARP/IP/TCP/UDP header cut short or inconsistent */
+    PREFILTER_FRAGMENT,   /* IPv4/IPv6 fragment with --drop-fragments */
+    PREFILTER_TFTP_OFF,   /* TFTP to the virtual host without --tftp */
+    PREFILTER_FLOW_LIMIT, /* a new flow while descriptors are nearly exhausted */
     PREFILTER_VERDICT_LAST,
 } PrefilterVerdict;
 
 typedef struct {
-    size_t max_frame;     /* MTU + Ethernet header + one VLAN tag */
+    size_t max_frame; /* MTU + Ethernet header + one VLAN tag */
     bool tftp_enabled;
     bool drop_fragments;
     bool ipv4;
@@ -35,8 +35,8 @@ typedef struct {
 
 /* What prefilter_check() found out about a frame it passes. */
 typedef struct {
-    bool new_flow;         /* may make libslirp open a host socket */
-    size_t urgent_offset;  /* offset of the TCP header to strip URG from, 0: none */
+    bool new_flow;        /* may make libslirp open a host socket */
+    size_t urgent_offset; /* offset of the TCP header to strip URG from, 0: none */
 } PrefilterInfo;
 
 typedef struct {

@@ -56,8 +56,9 @@
  * started us with):
  *
  *   6. GLib's task thread is started now and kept (GDBus needs it to flush
- *      at exit and no thread can be created later).  Resource limits: RLIMIT_CORE 0 (no core dump of guest memory),
- *      RLIMIT_NPROC 0 (no new processes or threads), RLIMIT_NOFILE
+ *      at exit and no thread can be created later).  Resource limits:
+ *      RLIMIT_CORE 0 (no core dump of guest memory), RLIMIT_NPROC 0 (no
+ *      new processes or threads), RLIMIT_NOFILE
  *      --max-fds.  Each guest flow costs one host socket (and 36-87 KiB of
  *      RSS); the limit bounds what a guest SYN or UDP flood can take, and
  *      sandbox_flow_allowed() refuses new flows SANDBOX_FD_RESERVE
@@ -114,8 +115,8 @@ typedef enum {
 } SandboxBindFlags;
 
 typedef struct {
-    char *target;  /* absolute path inside the new root */
-    int tree_fd;   /* detached bind mount from open_tree() */
+    char *target; /* absolute path inside the new root */
+    int tree_fd;  /* detached bind mount from open_tree() */
     bool is_dir;
 } SandboxBind;
 
@@ -170,7 +171,8 @@ static bool sandbox_capset(guint64 keep)
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[2] = {
         { .effective = (guint32)keep, .permitted = (guint32)keep, .inheritable = 0 },
-        { .effective = (guint32)(keep >> 32), .permitted = (guint32)(keep >> 32),
+        { .effective = (guint32)(keep >> 32),
+          .permitted = (guint32)(keep >> 32),
           .inheritable = 0 },
     };
 
@@ -525,8 +527,8 @@ static bool sandbox_drop_capabilities(guint64 keep, GError **error)
             continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             if (errno != EPERM)
-                return sandbox_fail(error, errno,
-                                    "dropping capability %d from the bounding set", cap);
+                return sandbox_fail(error, errno, "dropping capability %d from the bounding set",
+                                    cap);
             kept = true; /* no CAP_SETPCAP: harmless, as execve is never allowed */
         }
     }
@@ -553,11 +555,10 @@ static void sandbox_check_socket_dir(const char *socket_path)
     if (!dir || stat(dir, &st) < 0)
         return;
     writable = (st.st_uid == sandbox.runas_uid && (st.st_mode & S_IWUSR)) ||
-               (st.st_gid == sandbox.runas_gid && (st.st_mode & S_IWGRP)) ||
-               (st.st_mode & S_IWOTH);
+               (st.st_gid == sandbox.runas_gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
     if (!writable)
-        log_warn("The --runas user cannot write to '%s': '%s' will be left behind at exit",
-                 dir, socket_path);
+        log_warn("The --runas user cannot write to '%s': '%s' will be left behind at exit", dir,
+                 socket_path);
 }
 
 /**
@@ -582,8 +583,8 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
     if (!sandbox_capget(caps))
         return sandbox_fail(error, errno, "capget");
     sandbox.privileged = sandbox_has_cap(caps, CAP_SYS_ADMIN) &&
-                         sandbox_has_cap(caps, CAP_SETUID) &&
-                         sandbox_has_cap(caps, CAP_SETGID) && sandbox_has_cap(caps, CAP_SETPCAP);
+                         sandbox_has_cap(caps, CAP_SETUID) && sandbox_has_cap(caps, CAP_SETGID) &&
+                         sandbox_has_cap(caps, CAP_SETPCAP);
     if (sandbox.privileged) {
         if (!sandbox_resolve_runas(cfg->runas, error))
             return false;
@@ -598,7 +599,8 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
         return true;
     } else if (cfg->runas) {
         log_warn("Ignoring --runas=%s: started without CAP_SETUID, staying uid %u in a user "
-                 "namespace", cfg->runas, (unsigned)getuid());
+                 "namespace",
+                 cfg->runas, (unsigned)getuid());
     }
 
     /* clones are taken in the new namespace: the tmpfs then covers /tmp */
@@ -606,10 +608,8 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
         !sandbox_new_root(binds, error))
         return false;
     sandbox.namespaced = true;
-    if (!sandbox_drop_capabilities(sandbox.privileged ? (1ull << CAP_SETUID) |
-                                                            (1ull << CAP_SETGID)
-                                                      : 0,
-                                   error))
+    if (!sandbox_drop_capabilities(
+            sandbox.privileged ? (1ull << CAP_SETUID) | (1ull << CAP_SETGID) : 0, error))
         return false;
     sandbox.isolated = true;
     return true;
@@ -711,9 +711,9 @@ bool sandbox_enter(const HelperConfig *cfg, GError **error)
         return false;
     sandbox.active = true;
     log_info("Confined: %s, no capabilities, at most %u descriptors, seccomp %s (%u rules)",
-             sandbox.privileged     ? "switched user, empty read-only root"
-             : sandbox.namespaced   ? "user namespace, empty read-only root"
-                                    : "host file system still visible",
+             sandbox.privileged   ? "switched user, empty read-only root"
+             : sandbox.namespaced ? "user namespace, empty read-only root"
+                                  : "host file system still visible",
              (unsigned)nofile.rlim_max, options_seccomp_mode_name(cfg->seccomp),
              seccomp_rule_count());
     return true;

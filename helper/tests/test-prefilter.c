@@ -38,11 +38,11 @@ static guint16 test_csum(const guint8 *p, size_t len, guint32 sum)
 }
 
 /* Builds Ethernet + IPv4 + @l4 (protocol @proto) into @out; returns the length. */
-static size_t test_ipv4(guint8 *out, guint8 proto, const guint8 *l4, size_t l4_len,
-                        const char *dst, guint16 frag)
+static size_t test_ipv4(guint8 *out, guint8 proto, const guint8 *l4, size_t l4_len, const char *dst,
+                        guint16 frag)
 {
-    static const guint8 eth[14] = { 0x52, 0x55, 10, 0, 2, 2, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
-                                    0x08, 0x00 };
+    static const guint8 eth[14] = { 0x52, 0x55, 10,   0,    2,    2,    0x52,
+                                    0x54, 0,    0x12, 0x34, 0x56, 0x08, 0x00 };
     guint8 *ip = out + 14;
     size_t total = 20 + l4_len;
 
@@ -64,8 +64,30 @@ static size_t test_ipv4(guint8 *out, guint8 proto, const guint8 *l4, size_t l4_l
 /* TCP header with a correct checksum for 10.0.2.15 -> @dst */
 static size_t test_tcp(guint8 *out, guint8 flags, guint16 urp, const char *dst)
 {
-    guint8 tcp[24] = { 0x9c, 0x40, 0x00, 0x50, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0x50, flags,
-                       0xff, 0xff, 0, 0, (guint8)(urp >> 8), (guint8)urp, 'd', 'a', 't', 'a' };
+    guint8 tcp[24] = { 0x9c,
+                       0x40,
+                       0x00,
+                       0x50,
+                       0,
+                       0,
+                       0x03,
+                       0xe8,
+                       0,
+                       0,
+                       0,
+                       0,
+                       0x50,
+                       flags,
+                       0xff,
+                       0xff,
+                       0,
+                       0,
+                       (guint8)(urp >> 8),
+                       (guint8)urp,
+                       'd',
+                       'a',
+                       't',
+                       'a' };
     size_t len = test_ipv4(out, 6, tcp, sizeof(tcp), dst, 0);
     guint8 pseudo[12];
     guint32 sum = 0;
