@@ -227,6 +227,7 @@ def _make_vm(request, transport, art, helper_bin, dns, **kw):
                 if p.log_path.startswith(workdir):
                     print("--- %s ---\n%s" % (p.log_path, p.log_tail(30)))
                     p.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         raise
     return vm, workdir
 
