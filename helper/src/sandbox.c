@@ -25,7 +25,8 @@
  *      (that needs CAP_SETFCAP), and from an unmapped one GDBus cannot send
  *      its credentials (EINVAL).  Such a helper skips steps 2-5 with a
  *      warning and relies on steps 6-9 only; give it the four capabilities
- *      above (it drops them itself) to get the whole sandbox.
+ *      above (it drops them itself) to get the whole sandbox.  The same
+ *      happens for an ordinary user on a host that forbids user namespaces.
  *   2. unshare() new mount, IPC and UTS namespaces (plus the user namespace
  *      of 1).  The network namespace stays the host's: reaching the host's
  *      network on the guest's behalf is the helper's job.  All mounts
@@ -250,11 +251,13 @@ static int sandbox_write_file(const char *path, const char *text)
 
 /**
  * sandbox_unshare() - stage 1 step 2: new namespaces
+ * @refused: set when an unprivileged unshare() was refused (then nothing
+ *           changed and the caller may carry on without namespaces)
  * @error: set on failure
  *
  * Return: true on success
  */
-static bool sandbox_unshare(GError **error)
+static bool sandbox_unshare(bool *refused, GError **error)
 {
     int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
     uid_t uid = geteuid();
@@ -262,10 +265,12 @@ static bool sandbox_unshare(GError **error)
 
     if (!sandbox.privileged)
         flags |= CLONE_NEWUSER;
-    if (unshare(flags) < 0)
+    if (unshare(flags) < 0) {
+        *refused = !sandbox.privileged && (errno == EPERM || errno == ENOSPC || errno == EUSERS);
         return sandbox_fail(error, errno, "unshare(%s)",
                             sandbox.privileged ? "mount, IPC, UTS namespaces"
                                                : "user, mount, IPC, UTS namespaces");
+    }
     if (!sandbox.privileged) {
         char map[64];
         int err;
@@ -562,6 +567,21 @@ static void sandbox_check_socket_dir(const char *socket_path)
 }
 
 /**
+ * sandbox_limited() - stage 1 when namespaces are out of reach: only the
+ * capability sets are cleared; stage 2 still applies
+ * @error: set on failure
+ *
+ * Return: true on success
+ */
+static bool sandbox_limited(GError **error)
+{
+    if (!sandbox_drop_capabilities(0, error))
+        return false;
+    sandbox.isolated = true;
+    return true;
+}
+
+/**
  * sandbox_isolate() - stage 1: namespaces, the empty root, capabilities
  * @cfg: the configuration
  * @error: set on failure, saying which step failed
@@ -574,6 +594,7 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
 {
     struct __user_cap_data_struct caps[2];
     g_autoptr(GArray) binds = g_array_new(FALSE, TRUE, sizeof(SandboxBind));
+    bool refused = false;
 
     g_array_set_clear_func(binds, (GDestroyNotify)sandbox_bind_clear);
     if (!cfg->sandbox) {
@@ -593,19 +614,25 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
         log_warn("Started as root without CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and "
                  "CAP_SETPCAP: cannot change user or hide the file system; only resource "
                  "limits, no-new-privileges and seccomp apply");
-        if (!sandbox_drop_capabilities(0, error))
-            return false;
-        sandbox.isolated = true;
-        return true;
+        return sandbox_limited(error);
     } else if (cfg->runas) {
         log_warn("Ignoring --runas=%s: started without CAP_SETUID, staying uid %u in a user "
                  "namespace",
                  cfg->runas, (unsigned)getuid());
     }
 
+    if (!sandbox_unshare(&refused, error)) {
+        if (!refused)
+            return false;
+        /* unshare() changed nothing: hosts that forbid user namespaces to
+         * ordinary users (user.max_user_namespaces 0, an LSM) still run us */
+        log_warn("%s; only resource limits, no-new-privileges and seccomp apply",
+                 (*error)->message);
+        g_clear_error(error);
+        return sandbox_limited(error);
+    }
     /* clones are taken in the new namespace: the tmpfs then covers /tmp */
-    if (!sandbox_unshare(error) || !sandbox_collect_binds(cfg, binds, error) ||
-        !sandbox_new_root(binds, error))
+    if (!sandbox_collect_binds(cfg, binds, error) || !sandbox_new_root(binds, error))
         return false;
     sandbox.namespaced = true;
     if (!sandbox_drop_capabilities(
