@@ -131,7 +131,12 @@ SIDE_BY_SIDE = {}
 
 def _outcome(report):
     if hasattr(report, "wasxfail"):
-        return ("xpass" if report.passed else "xfail") + " (%s)" % report.wasxfail.split(":")[0]
+        if report.passed:       # a non-strict expected failure that did not happen
+            return "passed"
+        reason = report.wasxfail.replace("reason: ", "")
+        for sep in (";", ":"):
+            reason = reason.split(sep)[0]
+        return "xfail (%s)" % (reason[:70] + ("..." if len(reason) > 70 else ""))
     return report.outcome
 
 

@@ -110,6 +110,18 @@ class HarnessError(Exception):
     """Something the harness needed did not happen; the message says what."""
 
 
+class HelperNotRunning(HarnessError):
+    """A slirp helper libvirt just started is not running: libvirt said so
+    ("failed to start: it exited without a message"), QEMU could not find it
+    on the bus at an incoming migration ("Required VMState Id are missing"),
+    or its pid from the status XML is gone."""
+
+
+# What libvirt and QEMU say when a helper died right after it was started.
+HELPER_DIED_MESSAGES = ("failed to start: it exited without a message",
+                        "Required VMState Id are missing")
+
+
 def wait_for(predicate, timeout, what, interval=0.1):
     """Poll predicate() until it returns a true value and return that value.
 
@@ -567,7 +579,8 @@ class LibvirtInstance:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise HarnessError("virsh %s failed (exit %d): %s%s" % (
+            died = any(m in proc.stderr for m in HELPER_DIED_MESSAGES)
+            raise (HelperNotRunning if died else HarnessError)("virsh %s failed (exit %d): %s%s" % (
                 " ".join(args), proc.returncode, proc.stdout, proc.stderr.strip()))
         return proc
 
@@ -704,7 +717,8 @@ class Domain:
             hint = ("\n(a known intermittent failure under CPU load, probably libvirt 9.0.0's "
                     "qemuDBusStart taking the bus socket file's existence for readiness; "
                     "see tests/libvirt/README.md)")
-        raise HarnessError("virsh start %s failed (exit %d): %s%s" % (
+        died = any(m in proc.stderr for m in HELPER_DIED_MESSAGES)
+        raise (HelperNotRunning if died else HarnessError)("virsh start %s failed (exit %d): %s%s" % (
             self.name, proc.returncode, proc.stderr.strip(), hint))
 
     def destroy(self, check=True):
@@ -743,7 +757,7 @@ class Domain:
         domain's QEMU; HarnessError (with kernel reports) otherwise."""
         running = dict(self.helper_processes())
         if pid not in running:
-            raise HarnessError("helper %d of %s is %s; helpers wired to its QEMU: %r\n%s" % (
+            raise (HarnessError if pid_alive(pid) else HelperNotRunning)("helper %d of %s is %s; helpers wired to its QEMU: %r\n%s" % (
                 pid, self.name, "not wired to QEMU" if pid_alive(pid) else "not running",
                 running, kernel_kills(os.path.basename(self.lv.helper)[:15], 3)))
         return running[pid]

@@ -21,19 +21,21 @@ REF_IGNORES_NET = ("libslirp-helper 4.3.0 ignores --net for its own addresses: o
                    "10.0.3.0/24 the DHCP server and gateway stay 10.0.2.2")
 
 
-REF_INCOMING_RACE = ("libslirp-helper 4.3.0 is often not found on the per-VM bus when QEMU "
-                     "loads dbus-vmstate on the incoming side ('Required VMState Id are "
-                     "missing'), so virsh restore fails (libvirt has no readiness handshake "
-                     "with the helper before the incoming migration starts)")
-
-
-class RestoreFailed(H.HarnessError):
-    """virsh restore itself failed (the reference helper's known defect)."""
+REF_DIES_AT_START = ("libslirp-helper 4.3.0 advertises exit-with-parent, so libvirt passes "
+                     "--exit-with-parent; under libvirt's daemonize its parent is a short-lived "
+                     "intermediate, and the helper is killed when that exits first (2 of 20 in "
+                     "a shell reproduction): the NIC has no helper, a restore or migration "
+                     "finds no VMState Id on the bus")
 
 
 def xfail_for_reference(request, reason, strict=True, raises=None):
     if request.node.callspec.params.get("lv_any") == "reference":
         request.applymarker(pytest.mark.xfail(reason=reason, strict=strict, raises=raises))
+
+
+def reference_may_lose_helper(request):
+    """The reference helper's intermittent death at start, and only that, is expected."""
+    xfail_for_reference(request, REF_DIES_AT_START, strict=False, raises=H.HelperNotRunning)
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +51,17 @@ def chain(instances):
 
 def chain_vm(chain, lv, request):
     vm = chain.get(lv.name)
-    if vm is None:
-        vm = H.VM(H.Domain(lv, "chain-" + lv.name, [H.nic_xml(H.mac_for(1, 1))]).define())
-        chain[lv.name] = vm
+    if vm is None or vm.dom.state() != "running":
+        vm = vm or H.VM(H.Domain(lv, "chain-" + lv.name, [H.nic_xml(H.mac_for(1, 1))]).define())
+        request.node.used_vms = [vm]
         vm.boot()
+        chain[lv.name] = vm
     request.node.used_vms = [vm]
     return vm
 
 
 def test_start_one_user_nic(lv_any, chain, request, http):
+    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -122,6 +126,7 @@ def test_two_user_nics(lv_any, vm_factory, request, http):
 
 def test_hotplug_and_unplug(lv_any, chain, request, http):
     """attach-device --live of a second user NIC, then detach-device."""
+    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -179,8 +184,7 @@ def test_save_restore(lv_any, chain, request, http):
     exchange, the restored helper was started for incoming state, and its
     DHCP lease table is the saved one (a third MAC gets the third address).
     """
-    # Intermittent, hence not strict: it passes when the helper wins the race.
-    xfail_for_reference(request, REF_INCOMING_RACE, strict=False, raises=RestoreFailed)
+    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -199,10 +203,7 @@ def test_save_restore(lv_any, chain, request, http):
             H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (%d) to exit after save" % (alias, pid))
         assert not H.pid_alive(old_qemu)
 
-        restore = lv.virsh("restore", image, timeout=180, check=False)
-        if restore.returncode != 0:
-            raise RestoreFailed("virsh restore failed: %s\n%s" % (
-                restore.stderr.strip(), H.tail(dom.domain_log(), 5)))
+        lv.virsh("restore", image, timeout=180)
     finally:
         if os.path.exists(image):
             os.unlink(image)
