@@ -86,7 +86,7 @@ class Runner:
         out = []
         for p in self.procs + ([self.bus] if self.bus else []):
             out.append("--- %s (pid %d, rc %s) ---\n%s" % (
-                p.argv[0], p.pid, p.returncode, p.log_tail(30)))
+                p.argv[4], p.pid, p.returncode, p.log_tail(30)))
         return "\n".join(out)
 
     def close(self):

@@ -7,7 +7,8 @@ python3-gi for D-Bus).
     to the repository root) or build/helper/src/slirp-helper.
 ``capabilities(binary) -> set``  the --print-capabilities features.
 
-``Proc``: a started process.  ``.pid``, ``.argv``, ``.log_path`` (its
+``Proc``: a started process (killed by the kernel if the test process dies
+    first: setpriv --pdeathsig KILL).  ``.pid``, ``.argv``, ``.log_path`` (its
     stdout+stderr), ``.alive()``, ``.wait(timeout) -> returncode or None``,
     ``.signal(sig)``, ``.stop(timeout=5)`` (SIGTERM, then SIGKILL; always
     reaps), ``.log()``/``.log_tail(n)``.  Every Proc started here is also
@@ -89,7 +90,11 @@ class Proc:
 
     def __init__(self, argv, log_path, pass_fds=(), env=None, cwd=None,
                  stdin=subprocess.DEVNULL):
-        self.argv = list(argv)
+        # setpriv --pdeathsig: if the test process dies without running its
+        # finalizers (killed by a timeout, say), the kernel kills this
+        # process too, so nothing outlives the test run.  setpriv execs, so
+        # the PID is the program's.
+        self.argv = ["setpriv", "--pdeathsig", "KILL", "--"] + list(argv)
         self.log_path = log_path
         self._logf = open(log_path, "ab")
         self._logf.write(("$ %s\n" % " ".join(self.argv)).encode())
