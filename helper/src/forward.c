@@ -200,11 +200,15 @@ bool forward_parse_host(const char *spec, HostForward *fwd, GError **error)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "guest side: %s", why);
         return false;
     }
-    /* libslirp 4.7 aborts on the first connection of such a forward
-     * (soassign_guest_addr_if_needed() has no IPv4-to-IPv6 case) */
-    if (fwd->host.ss_family == AF_INET && fwd->guest.ss_family == AF_INET6) {
+    /* libslirp 4.7 does not translate between families: an IPv4-to-IPv6
+     * forward aborts it on the first connection (soassign_guest_addr_if_needed()
+     * has no such case) and an IPv6-to-IPv4 one accepts connections that
+     * never reach the guest.  An empty guest address takes the host's family. */
+    if (fwd->guest.ss_family != AF_UNSPEC && fwd->guest.ss_family != fwd->host.ss_family) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "an IPv4 host address cannot forward to an IPv6 guest address");
+                    "an %s host address cannot forward to an %s guest address",
+                    fwd->host.ss_family == AF_INET ? "IPv4" : "IPv6",
+                    fwd->guest.ss_family == AF_INET ? "IPv4" : "IPv6");
         return false;
     }
     return true;

@@ -254,21 +254,21 @@ static NetstackInstance *netstack_instance_new(HelperNetstack *ns, GError **erro
 
 /**
  * netstack_guest_addr() - the libslirp guest address of a forward
- * @ns: the netstack
  * @fwd: the forward
  * @out: receives the address
  * @out_len: receives its length
  */
-static void netstack_guest_addr(const HelperNetstack *ns, const HostForward *fwd,
-                                struct sockaddr_storage *out, socklen_t *out_len)
+static void netstack_guest_addr(const HostForward *fwd, struct sockaddr_storage *out,
+                                socklen_t *out_len)
 {
     if (fwd->guest.ss_family != AF_UNSPEC) {
         *out = fwd->guest;
         *out_len = fwd->guest_len;
         return;
     }
+    /* an empty guest address is of the host address's family */
     memset(out, 0, sizeof(*out));
-    if (ns->cfg->ipv4) {
+    if (fwd->host.ss_family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)out;
 
         sin->sin_family = AF_INET; /* 0.0.0.0: libslirp uses the first lease */
@@ -345,7 +345,7 @@ static bool netstack_listen_forward(HelperNetstack *ns, const HostForward *fwd, 
     int flags = fwd->proto == FORWARD_UDP ? SLIRP_HOSTFWD_UDP : 0;
     int err;
 
-    netstack_guest_addr(ns, fwd, &guest, &guest_len);
+    netstack_guest_addr(fwd, &guest, &guest_len);
     errno = 0;
     if (slirp_add_hostxfwd(ns->inst->slirp, (const struct sockaddr *)&fwd->host, fwd->host_len,
                            (const struct sockaddr *)&guest, guest_len, flags) == 0)

@@ -73,6 +73,7 @@ static const struct {
     { "tcp:2222-:22", "ADDRESS:PORT" },
     { "tcp::2222-[fec0::15]:22", "IPv4 host address cannot forward to an IPv6" },
     { "udp:127.0.0.1:2222-[fec0::15]:22", "IPv4 host address cannot forward to an IPv6" },
+    { "tcp:[::1]:2222-10.0.2.15:22", "IPv6 host address cannot forward to an IPv4" },
     { "tcp::2222-10.0.2.15", "ADDRESS:PORT" },
     { "tcp::2222-[fec0::15]", "PORT" },
 };
