@@ -42,6 +42,46 @@ static const char *const dbus_error_names[] = {
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(dbus_error_names) == NETSTACK_ERROR_LAST);
 
+/* How long to keep trying a bus that refuses connections (see dbus_open_connection()) */
+#define DBUS_CONNECT_PATIENCE_US (2 * G_USEC_PER_SEC)
+
+/**
+ * dbus_open_connection() - connect to the per-VM bus, riding out its start-up
+ * @address: the --dbus-address value
+ * @error: set on failure
+ *
+ * libvirt starts the bus daemon and then this helper as soon as the
+ * daemon's socket file exists, which happens when it binds, a moment before
+ * it listens: a connection in between is refused.  Such refusals (and a
+ * socket file not there yet) are retried for a short while; any other
+ * failure is final.
+ *
+ * Return: the connection, or NULL
+ */
+static GDBusConnection *dbus_open_connection(const char *address, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + DBUS_CONNECT_PATIENCE_US;
+
+    for (;;) {
+        g_autoptr(GError) local = NULL;
+        GDBusConnection *conn = g_dbus_connection_new_for_address_sync(
+            address,
+            G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+            NULL, NULL, &local);
+
+        if (conn)
+            return conn;
+        if (!(g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+              g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) ||
+            g_get_monotonic_time() >= deadline) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
 /**
  * dbus_error_name() - the D-Bus error name for a helper error
  * @error: the error
@@ -122,11 +162,7 @@ HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTrans
     g_autofree char *compat_name = g_strdup_printf("org.freedesktop.Slirp1_%d", (int)getpid());
     g_autoptr(GError) local = NULL;
 
-    bus->conn =
-        g_dbus_connection_new_for_address_sync(cfg->dbus_address,
-                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                               NULL, NULL, &local);
+    bus->conn = dbus_open_connection(cfg->dbus_address, &local);
     if (!bus->conn) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
                     "Cannot connect to --dbus-address '%s': %s", cfg->dbus_address, local->message);

@@ -223,6 +223,71 @@ class LifecycleTests(unittest.TestCase):
                 bus.wait()
                 bus.stdout.close()
 
+    def test_bus_that_listens_late(self):
+        # libvirt starts the helper once the bus's socket file exists, which
+        # the daemon creates when it binds, a moment before it listens: the
+        # helper must ride out the refused connections.  Here a socket is
+        # bound at the bus path but listens only after a while; then it
+        # relays the helper's connection to a real dbus-daemon.
+        with tempfile.TemporaryDirectory() as tmp:
+            real = os.path.join(tmp, "real.sock")
+            path = os.path.join(tmp, "bus.sock")
+            bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--nofork",
+                                    "--nopidfile", "--address=unix:path=" + real],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            late.bind(path)
+            h = Helper(args=["--dbus-address=unix:path=" + path, "--dbus-id=late"])
+            try:
+                time.sleep(0.5)
+                self.assertIsNone(h.proc.poll(), "the helper gave up on a bus not listening yet")
+                late.listen(1)
+                late.settimeout(5)
+                conn, _ = late.accept()
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(real)
+                # SCM_CREDENTIALS are not relayed: EXTERNAL auth then sees our
+                # uid, which is the helper's too (both run as root here)
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and h.proc.poll() is None:
+                    ready, _, _ = select.select([conn, upstream], [], [], 0.1)
+                    for src, dst in ((conn, upstream), (upstream, conn)):
+                        if src in ready:
+                            data = src.recv(65536)
+                            if data:
+                                dst.sendall(data)
+                self.assertIsNone(h.proc.poll(), h.proc.stderr.read().decode()
+                                  if h.proc.poll() is not None else "")
+                conn.close()
+                upstream.close()
+            finally:
+                late.close()
+                h.qemu.close()
+                if h.proc.poll() is None:
+                    h.proc.terminate()
+                h.proc.wait(timeout=5)
+                h.proc.stderr.close()
+                bus.kill()
+                bus.wait()
+
+    def test_bus_that_never_listens(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bus.sock")
+            never = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            never.bind(path)
+            h = Helper(args=["--dbus-address=unix:path=" + path, "--dbus-id=never"])
+            try:
+                self.assertEqual(h.proc.wait(timeout=10), 1)
+                err = h.proc.stderr.read().decode()
+                self.assertIn("Cannot connect to --dbus-address 'unix:path=%s'" % path, err)
+            finally:
+                never.close()
+                h.qemu.close()
+                if h.proc.poll() is None:
+                    h.proc.kill()
+                    h.proc.wait()
+                h.proc.stderr.close()
+
     def test_sigterm_and_sigint(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             h = Helper()
