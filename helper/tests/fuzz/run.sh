@@ -45,8 +45,8 @@ if [ ! -f "$BUILD/prefix/.done" ]; then
         apt-get source --download-only libslirp >/dev/null)
     tar -C "$BUILD/libslirp" -xf "$BUILD"/libslirp/libslirp_4.7.0.orig.tar.*
     src=$(echo "$BUILD"/libslirp/libslirp-v4.7.0)
-    # two known undefined behaviours of 4.7.0 stay reportable-but-suppressible
-    # (see ubsan.supp below); everything else aborts
+    # two known undefined behaviours of 4.7.0 stay suppressible (ubsan.supp);
+    # everything else aborts
     CC=$CC CFLAGS="$SAN -fsanitize-recover=alignment,shift-base -fsanitize=fuzzer-no-link -g -O1" \
         meson setup "$BUILD/libslirp/build" "$src" --prefix="$BUILD/prefix" --libdir=lib \
         -Ddefault_library=static >/dev/null
@@ -65,30 +65,12 @@ if [ ! -f "$BUILD/helper/build.ninja" ]; then
 fi
 ninja -C "$BUILD/helper" >/dev/null
 
-# Known leaks inside libslirp 4.7.0, suppressed by the allocating function;
-# ours are not suppressed:
-#  - slirp_cleanup() leaves packets on its queues (fixed in 4.8.0, d3963e9);
-#  - slirp_cleanup() never ends TFTP sessions: each open session's file name
-#    (and file descriptor) outlives the instance (found by fuzz-input; the
-#    helper frees an instance only at exit and on a migration Load).
-cat > "$BUILD/lsan.supp" <<'SUPP'
-leak:m_cleanup_list
-leak:tftp_handle_rrq
-SUPP
 # full unwinding: GLib has no frame pointers, and leak stacks must show
 # the libslirp function that allocated
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:symbolize=1:fast_unwind_on_malloc=0"
-export LSAN_OPTIONS="suppressions=$BUILD/lsan.supp:print_suppressions=0"
-# Known undefined behaviour in libslirp 4.7.0 (seen in earlier fuzzing, see
-# shared/research/reliability.md; harmless on x86-64):
-#  - a misaligned struct ipasfrag access in IP reassembly (ip_input.c:402;
-#    alignment raised upstream after 4.7.0);
-#  - a signed shift overflow building an ICMP error (ip_icmp.c:338).
-cat > "$BUILD/ubsan.supp" <<'SUPP'
-alignment:ip_input.c
-shift-base:ip_icmp.c
-SUPP
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$BUILD/ubsan.supp"
+# known libslirp 4.7.0 leaks and undefined behaviour: lsan.supp, ubsan.supp
+export LSAN_OPTIONS="suppressions=$HERE/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$HERE/ubsan.supp"
 
 mkdir -p "$BUILD/artifacts"
 status=0
