@@ -520,12 +520,30 @@ class FloodTests(unittest.TestCase):
 class Bus:
     """A private dbus-daemon (session configuration)."""
 
+    # like libvirt's per-VM bus: any local user may connect
+    CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"""
+
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="sandbox-bus-")
         os.chmod(self.dir, 0o755)
+        conf = os.path.join(self.dir, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(self.CONFIG % self.dir)
         r, w = os.pipe()
-        self.proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
-                                      "--address=unix:dir=" + self.dir,
+        self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork",
                                       "--print-address=%d" % w], pass_fds=[w],
                                      stderr=subprocess.DEVNULL)
         os.close(w)
@@ -564,6 +582,25 @@ class ControlTests(unittest.TestCase):
             10, "the drops to be counted")
         self.assertIn("'confined': <true>", info)
         self.assertIn("'prefilter-passed': <uint64 1>", info)  # the ARP request
+        state = bus.call("org.qemu.VMState1", "/org/qemu/VMState1", "org.qemu.VMState1.Save")
+        self.assertTrue(state.startswith("([byte 0x00, 0x00, 0x00, 0x04"), state[:80])
+        h.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(h.proc.wait(10), 0)
+
+    def test_unprivileged_user_on_the_bus(self):
+        """libvirt's DAC driver: the helper runs as the VM's user, confines
+        itself in a user namespace, and still authenticates on the bus."""
+        bus = Bus()
+        self.addCleanup(bus.close)
+        h = Helper(args=["--dbus-address=" + bus.address, "--dbus-id=dac"],
+                   prefix=SETPRIV_NOBODY).wait_started()
+        self.addCleanup(h.close)
+        self.assert_threads_confined(h.pid)
+        self.assertNotEqual(os.readlink("/proc/%d/ns/user" % h.pid),
+                            os.readlink("/proc/self/ns/user"))
+        info = bus.call("org.libvirt_slirp.Helper1.dac", "/org/libvirt_slirp/Helper1",
+                        "org.libvirt_slirp.Helper1.GetInfo")
+        self.assertIn("'confined': <true>", info)
         state = bus.call("org.qemu.VMState1", "/org/qemu/VMState1", "org.qemu.VMState1.Save")
         self.assertTrue(state.startswith("([byte 0x00, 0x00, 0x00, 0x04"), state[:80])
         h.proc.send_signal(signal.SIGTERM)
