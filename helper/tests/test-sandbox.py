@@ -254,7 +254,8 @@ class ConfinementTests(unittest.TestCase):
         """One line naming --runas and the value, exit status 1."""
         for value, text in (("no-such-user-x", "no user 'no-such-user-x'"),
                             ("nobody:no-such-group-x", "no group 'no-such-group-x'"),
-                            ("root", "must not be root"), ("nobody:root", "must not be root")):
+                            ("root", "the user and group must not be root"),
+                            ("nobody:root", "the user and group must not be root")):
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             with a, b:
                 p = subprocess.run([HELPER, "--fd=%d" % b.fileno(), "--runas=" + value],
