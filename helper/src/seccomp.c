@@ -326,6 +326,9 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
         for (int nr = 0; nr < SECCOMP_MAX_NR; nr++)
             seccomp_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
         seccomp_log_fd = log_file_fd();
+        if (seccomp_log_fd < 0 && !isatty(2))
+            log_warn("--seccomp=log names blocked calls in the --log-file or on a terminal; "
+                     "this helper has neither, so they will go unseen");
         sa.sa_sigaction = seccomp_sigsys;
         sa.sa_flags = SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
