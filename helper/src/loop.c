@@ -20,6 +20,11 @@
  * datagram socket (every LOOP_PEER_CHECK_MS, so QEMU's death is seen within
  * about half a second even when idle).
  *
+ * Frames for the guest that libslirp emitted during an iteration are queued
+ * by transport.c and sent together by transport_flush() at the start of the
+ * next, before the poll: one system call, and one wake-up of QEMU, per
+ * iteration rather than per frame.
+ *
  * After poll, libslirp and the QEMU socket are served before GLib dispatch,
  * because a D-Bus Load may replace the libslirp instance; netstack.c
  * ignores poll results that belong to a replaced instance.
@@ -170,6 +175,12 @@ static void loop_iterate(HelperLoop *loop)
     gint glib_n = 0;
     gint glib_room = 8;
     int ret;
+
+    if (transport_flush(loop->transport) == TRANSPORT_PEER_GONE && !loop->quit) {
+        log_info("QEMU closed its end of the socket; exiting");
+        loop->quit = true;
+        return;
+    }
 
     g_array_set_size(fds, 0);
     GPollFD sig = { .fd = loop->signal_fd, .events = G_IO_IN };

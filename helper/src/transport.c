@@ -11,13 +11,24 @@
  *  - SOCK_STREAM (QEMU -netdev stream, the framing passt uses): each frame
  *    is preceded by its length, 32-bit big-endian; frame.c decodes.
  *
+ * Frames for QEMU are queued, not sent one by one: transport_send() copies
+ * a frame into a bounded queue and transport_flush(), which the loop calls
+ * once per iteration before it sleeps, hands the whole queue to the kernel
+ * with one sendmmsg() (datagram) or one send() of the length-prefixed frames
+ * laid end to end (stream).  A burst libslirp emits while serving one poll
+ * (an ACK per guest segment, a window of segments per host read) thus costs
+ * one system call and wakes QEMU once.  A queue that fills up mid-iteration
+ * is flushed at once, and so is the queue after every 12 KiB read from the
+ * guest, so that the guest's TCP sees its ACKs while it still has window
+ * left.
+ *
  * The socket is non-blocking and the loop never waits for QEMU.  When QEMU's
- * side is full (EAGAIN, typically while the VM is paused) a frame is dropped
- * and counted: libslirp's TCP retransmits, and the loop stays free to answer
- * D-Bus (a migration Save must not time out behind a stuck write).  On a
- * stream a frame is only dropped whole; if a send was cut short, the rest of
- * that one frame is kept and finished first (POLLOUT), so the byte stream
- * never loses its framing.
+ * side is full (EAGAIN, typically while the VM is paused) what was not sent
+ * stays queued and is sent when the socket is writable again (POLLOUT);
+ * frames that find the queue full are dropped and counted: libslirp's TCP
+ * retransmits, and the loop stays free to answer D-Bus (a migration Save must
+ * not time out behind a stuck write).  On a stream a frame is only ever
+ * dropped whole, so the byte stream never loses its framing.
  *
  * QEMU's end going away is reported as TRANSPORT_PEER_GONE: EOF or hang-up
  * on a stream; ECONNREFUSED, ENOTCONN or EPIPE on a datagram send; or, for
@@ -47,6 +58,18 @@
 #define TRANSPORT_STREAM_CHUNK (256 * 1024)
 #define TRANSPORT_SOCKBUF (4 * 1024 * 1024)
 #define TRANSPORT_READS_PER_WAKEUP 8
+/*
+ * While guest frames are read, the queue is also flushed after every this
+ * many bytes of them (8 frames at MTU 1500, every frame at 65520): libslirp
+ * ACKs each guest segment, and with its 64 KiB window (no window scaling)
+ * the guest stalls if the ACKs of a whole batch wait for the end of the
+ * iteration.  Small frames (the guest's own ACKs) do not force a flush, so
+ * the segments they release still leave in one batch.
+ */
+#define TRANSPORT_RX_FLUSH_BYTES (12 * 1024)
+/* the output queue: at most this many frames, or bytes with stream prefixes */
+#define TRANSPORT_TX_FRAMES 64
+#define TRANSPORT_TX_BYTES (4 * (FRAME_MAX + FRAME_STREAM_HDR))
 
 struct HelperTransport {
     TransportKind kind;
@@ -70,12 +93,25 @@ struct HelperTransport {
     struct mmsghdr rx_msgs[TRANSPORT_RX_BATCH];
     struct iovec rx_iov[TRANSPORT_RX_BATCH];
 
-    /* stream receive and the unsent tail of one frame */
+    /* stream receive */
     guint8 *rx_chunk;
     FrameDecoder decoder;
-    guint8 *pending;
-    size_t pending_len;
-    size_t pending_off;
+
+    /*
+     * Output queue: frames laid end to end in tx_buf (a stream's with their
+     * length prefixes), tx_len bytes in all.  Datagram: frame i is
+     * tx_iov[i], frames [tx_first, tx_count) are unsent.  Stream: bytes
+     * [tx_off, tx_len) are unsent.
+     */
+    guint8 *tx_buf;
+    size_t tx_len;
+    size_t tx_off;
+    guint tx_count;
+    guint tx_first;
+    struct iovec tx_iov[TRANSPORT_TX_FRAMES];
+    struct mmsghdr tx_msgs[TRANSPORT_TX_FRAMES];
+
+    size_t rx_since_flush; /* bytes from the guest since the last flush */
 
     TransportStats stats;
 };
@@ -138,8 +174,9 @@ static void transport_setup_conn(HelperTransport *t, int fd, TransportKind kind)
         }
     } else {
         t->rx_chunk = g_malloc(TRANSPORT_STREAM_CHUNK);
-        t->pending = g_malloc(FRAME_MAX + FRAME_STREAM_HDR);
     }
+    /* pages are only touched as far as the queue ever fills */
+    t->tx_buf = g_malloc(TRANSPORT_TX_BYTES);
 }
 
 /**
@@ -272,7 +309,7 @@ void transport_free(HelperTransport *t)
     g_free(t->listen_path);
     g_free(t->rx_bufs);
     g_free(t->rx_chunk);
-    g_free(t->pending);
+    g_free(t->tx_buf);
     frame_decoder_clear(&t->decoder);
     g_free(t);
 }
@@ -320,7 +357,7 @@ void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input)
 
         if (want_input)
             p.events |= G_IO_IN;
-        if (t->pending_len > t->pending_off)
+        if (t->tx_len > 0)
             p.events |= G_IO_OUT;
         /* POLLHUP and POLLERR are reported whatever the events */
         t->fd_index = (int)pollfds->len;
@@ -348,6 +385,9 @@ static void transport_deliver(HelperTransport *t, const guint8 *frame, size_t le
     t->stats.rx_frames++;
     t->stats.rx_bytes += len;
     func(frame, len, opaque);
+    t->rx_since_flush += len;
+    if (t->rx_since_flush >= TRANSPORT_RX_FLUSH_BYTES)
+        transport_flush(t);
 }
 
 typedef struct {
@@ -445,27 +485,126 @@ static TransportStatus transport_read_stream(HelperTransport *t, FrameFunc func,
 }
 
 /**
- * transport_flush_pending() - send the unsent tail of a stream frame
+ * transport_flush_dgram() - send queued datagrams, as many per call as fit
  * @t: the transport
  *
- * Return: TRANSPORT_OK (the tail may still be pending) or TRANSPORT_PEER_GONE
+ * A datagram the kernel refuses for any reason but a full socket or a gone
+ * peer is dropped and counted, and the rest are still sent.
+ *
+ * Return: TRANSPORT_OK (frames may still be queued) or TRANSPORT_PEER_GONE
  */
-static TransportStatus transport_flush_pending(HelperTransport *t)
+static TransportStatus transport_flush_dgram(HelperTransport *t)
 {
-    while (t->pending_off < t->pending_len) {
-        ssize_t n = send(t->fd, t->pending + t->pending_off, t->pending_len - t->pending_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (t->tx_first < t->tx_count) {
+        guint todo = t->tx_count - t->tx_first;
+        int n;
+
+        for (guint i = 0; i < todo; i++) {
+            struct msghdr *hdr = &t->tx_msgs[i].msg_hdr;
+
+            memset(hdr, 0, sizeof(*hdr));
+            hdr->msg_iov = &t->tx_iov[t->tx_first + i];
+            hdr->msg_iovlen = 1;
+        }
+        n = sendmmsg(t->fd, t->tx_msgs, todo, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == ENOBUFS)
+                return TRANSPORT_OK;
+            if (errno == EINTR)
+                continue;
+            if (transport_errno_is_peer_gone(errno)) {
+                t->peer_gone = true;
+                return TRANSPORT_PEER_GONE;
+            }
+            t->stats.tx_dropped_error++;
+            n = 1;
+        }
+        t->tx_first += (guint)n;
+    }
+    return TRANSPORT_OK;
+}
+
+/**
+ * transport_flush_stream() - send the queued bytes of a stream
+ * @t: the transport
+ *
+ * Return: TRANSPORT_OK (bytes may still be queued) or TRANSPORT_PEER_GONE
+ */
+static TransportStatus transport_flush_stream(HelperTransport *t)
+{
+    while (t->tx_off < t->tx_len) {
+        ssize_t n =
+            send(t->fd, t->tx_buf + t->tx_off, t->tx_len - t->tx_off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
+            if (errno == EAGAIN || errno == ENOBUFS)
                 return TRANSPORT_OK;
+            if (errno == EINTR)
+                continue;
+            /* a stream that fails mid-frame cannot be resynchronised */
             t->peer_gone = true;
             return TRANSPORT_PEER_GONE;
         }
-        t->pending_off += (size_t)n;
+        t->tx_off += (size_t)n;
     }
-    t->pending_off = t->pending_len = 0;
     return TRANSPORT_OK;
+}
+
+/**
+ * transport_tx_compact() - move what is still unsent to the queue's start
+ * @t: the transport
+ */
+static void transport_tx_compact(HelperTransport *t)
+{
+    size_t done;
+
+    if (t->kind == TRANSPORT_DGRAM) {
+        if (t->tx_first == t->tx_count) {
+            t->tx_len = 0;
+            t->tx_count = t->tx_first = 0;
+            return;
+        }
+        if (t->tx_first == 0)
+            return;
+        done = (size_t)((guint8 *)t->tx_iov[t->tx_first].iov_base - t->tx_buf);
+        for (guint i = t->tx_first; i < t->tx_count; i++) {
+            t->tx_iov[i - t->tx_first].iov_base = (guint8 *)t->tx_iov[i].iov_base - done;
+            t->tx_iov[i - t->tx_first].iov_len = t->tx_iov[i].iov_len;
+        }
+        t->tx_count -= t->tx_first;
+        t->tx_first = 0;
+    } else {
+        done = t->tx_off;
+        t->tx_off = 0;
+    }
+    memmove(t->tx_buf, t->tx_buf + done, t->tx_len - done);
+    t->tx_len -= done;
+}
+
+/**
+ * transport_flush() - send the frames queued for QEMU without blocking
+ * @t: the transport
+ *
+ * What QEMU cannot take now stays queued; the loop then polls for POLLOUT
+ * (transport_add_pollfds()) and calls this again.
+ *
+ * Return: TRANSPORT_PEER_GONE once QEMU's end is closed, else TRANSPORT_OK
+ */
+TransportStatus transport_flush(HelperTransport *t)
+{
+    TransportStatus status;
+
+    t->rx_since_flush = 0;
+    if (t->tx_len == 0)
+        return t->peer_gone ? TRANSPORT_PEER_GONE : TRANSPORT_OK;
+    if (t->fd < 0 || t->peer_gone) {
+        t->tx_len = t->tx_off = 0;
+        t->tx_count = t->tx_first = 0;
+        return t->peer_gone ? TRANSPORT_PEER_GONE : TRANSPORT_OK;
+    }
+    status = t->kind == TRANSPORT_DGRAM ? transport_flush_dgram(t) : transport_flush_stream(t);
+    transport_tx_compact(t);
+    return status;
 }
 
 /**
@@ -508,7 +647,7 @@ TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, Fr
     if (t->fd_index >= 0) {
         gushort revents = g_array_index(pollfds, GPollFD, t->fd_index).revents;
 
-        if ((revents & G_IO_OUT) && transport_flush_pending(t) == TRANSPORT_PEER_GONE)
+        if ((revents & G_IO_OUT) && transport_flush(t) == TRANSPORT_PEER_GONE)
             return TRANSPORT_PEER_GONE;
         if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
             TransportStatus status = t->kind == TRANSPORT_DGRAM
@@ -526,17 +665,34 @@ TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, Fr
 }
 
 /**
- * transport_send() - send one frame to QEMU without ever blocking
+ * transport_tx_room() - whether one more frame fits in the output queue
  * @t: the transport
- * @frame: the frame
+ * @len: the frame's length
+ *
+ * Return: true if it fits
+ */
+static bool transport_tx_room(const HelperTransport *t, size_t len)
+{
+    if (t->kind == TRANSPORT_DGRAM)
+        return t->tx_count < TRANSPORT_TX_FRAMES && t->tx_len + len <= TRANSPORT_TX_BYTES;
+    return t->tx_len + FRAME_STREAM_HDR + len <= TRANSPORT_TX_BYTES;
+}
+
+/**
+ * transport_send() - queue one frame for QEMU; transport_flush() sends it
+ * @t: the transport
+ * @frame: the frame, copied
  * @len: its length; 0 is refused (QEMU would read it as end of connection)
+ *
+ * A full queue is flushed first; if QEMU cannot take enough of it, the
+ * frame is dropped.
  *
  * Return: TRANSPORT_PEER_GONE if QEMU's end is closed; otherwise TRANSPORT_OK,
  * also when the frame was dropped (counted in the statistics)
  */
 TransportStatus transport_send(HelperTransport *t, const guint8 *frame, size_t len)
 {
-    ssize_t n;
+    guint8 *dst;
 
     if (t->fd < 0 || t->peer_gone) {
         t->stats.tx_dropped_error++;
@@ -546,66 +702,27 @@ TransportStatus transport_send(HelperTransport *t, const guint8 *frame, size_t l
         t->stats.tx_dropped_error++;
         return TRANSPORT_OK;
     }
-
-    if (t->kind == TRANSPORT_DGRAM) {
-        n = send(t->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
-                t->stats.tx_dropped_full++;
-            } else if (transport_errno_is_peer_gone(errno)) {
-                t->peer_gone = true;
-                return TRANSPORT_PEER_GONE;
-            } else {
-                t->stats.tx_dropped_error++;
-            }
+    if (!transport_tx_room(t, len)) {
+        if (transport_flush(t) == TRANSPORT_PEER_GONE)
+            return TRANSPORT_PEER_GONE;
+        if (!transport_tx_room(t, len)) {
+            t->stats.tx_dropped_full++;
             return TRANSPORT_OK;
-        }
-    } else {
-        guint8 hdr[FRAME_STREAM_HDR];
-        struct iovec iov[2] = {
-            { .iov_base = hdr, .iov_len = sizeof(hdr) },
-            { .iov_base = (void *)frame, .iov_len = len },
-        };
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-        size_t total = len + sizeof(hdr);
-
-        if (t->pending_len > t->pending_off) {
-            if (transport_flush_pending(t) == TRANSPORT_PEER_GONE)
-                return TRANSPORT_PEER_GONE;
-            if (t->pending_len > t->pending_off) {
-                t->stats.tx_dropped_full++;
-                return TRANSPORT_OK;
-            }
-        }
-        frame_stream_header(hdr, len);
-        n = sendmsg(t->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
-                t->stats.tx_dropped_full++;
-            } else if (transport_errno_is_peer_gone(errno)) {
-                t->peer_gone = true;
-                return TRANSPORT_PEER_GONE;
-            } else {
-                t->stats.tx_dropped_error++;
-            }
-            return TRANSPORT_OK;
-        }
-        if ((size_t)n < total) {
-            /* keep the rest of this frame; the stream must stay framed */
-            size_t sent = (size_t)n;
-
-            t->pending_len = 0;
-            t->pending_off = 0;
-            if (sent < sizeof(hdr)) {
-                memcpy(t->pending, hdr + sent, sizeof(hdr) - sent);
-                t->pending_len = sizeof(hdr) - sent;
-                sent = sizeof(hdr);
-            }
-            memcpy(t->pending + t->pending_len, frame + (sent - sizeof(hdr)),
-                   len - (sent - sizeof(hdr)));
-            t->pending_len += len - (sent - sizeof(hdr));
         }
     }
+
+    dst = t->tx_buf + t->tx_len;
+    if (t->kind == TRANSPORT_DGRAM) {
+        t->tx_iov[t->tx_count].iov_base = dst;
+        t->tx_iov[t->tx_count].iov_len = len;
+        t->tx_count++;
+    } else {
+        frame_stream_header(dst, len);
+        dst += FRAME_STREAM_HDR;
+        t->tx_len += FRAME_STREAM_HDR;
+    }
+    memcpy(dst, frame, len);
+    t->tx_len += len;
     t->stats.tx_frames++;
     t->stats.tx_bytes += len;
     return TRANSPORT_OK;

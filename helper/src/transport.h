@@ -26,7 +26,7 @@ typedef struct {
     guint64 rx_bytes;
     guint64 tx_frames;
     guint64 tx_bytes;
-    guint64 tx_dropped_full;                /* QEMU's side was full (EAGAIN): frame dropped */
+    guint64 tx_dropped_full;                /* output queue full (QEMU not reading): dropped */
     guint64 tx_dropped_error;               /* any other send failure */
     guint64 rx_dropped[FRAME_VERDICT_LAST]; /* by verdict; [FRAME_OK] stays 0 */
     guint64 rejected_connections;
@@ -43,6 +43,7 @@ void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input)
 TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, FrameFunc func,
                                    void *opaque);
 TransportStatus transport_send(HelperTransport *t, const guint8 *frame, size_t len);
+TransportStatus transport_flush(HelperTransport *t);
 TransportStatus transport_check_peer(HelperTransport *t);
 bool transport_wants_peer_checks(const HelperTransport *t);
 const TransportStats *transport_stats(const HelperTransport *t);

@@ -6,7 +6,8 @@ Each case starts slirp-helper on one end of a socketpair (or on a
 --socket-path) and plays QEMU on the other end with hand-built frames:
 ARP and DHCP answers over datagram and stream framing, never a zero-length
 datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
-0, no blocking when QEMU stops reading, host forwards, and one-line errors
+0, no blocking when QEMU stops reading and whole frames only on a stream
+that QEMU stopped reading, host forwards, and one-line errors
 with exit status 1 for bad input.  Run: test-io.py PATH-TO-slirp-helper
 """
 import os
@@ -143,6 +144,46 @@ class FrameTests(unittest.TestCase):
             for b in wire:
                 h.qemu.send(bytes([b]))
                 time.sleep(0.001)
+            self.assertTrue(h.recv_until(is_arp_reply))
+        finally:
+            h.close()
+
+    def test_stream_stays_framed_after_stall(self):
+        # QEMU reads nothing while more ARP replies are due than the socket
+        # (up to 2 * net.core.wmem_max) and the helper's output queue hold:
+        # the helper sends what fits, queues some and drops the rest, but
+        # only whole frames, so once QEMU reads again every length prefix
+        # still starts a reply
+        with open("/proc/sys/net/core/wmem_max") as f:
+            count = (4 * int(f.read()) + (1 << 20)) // (4 + 42)
+        h = Helper(socket.SOCK_STREAM)
+        try:
+            req = arp_request()
+            h.qemu.settimeout(30)  # a helper that stops reading fails here
+            h.qemu.sendall((struct.pack("!I", len(req)) + req) * count)
+            wire = bytearray()
+            off = replies = 0
+            deadline = time.monotonic() + 60
+            # read until a second passes without data, at a frame boundary
+            while time.monotonic() < deadline:
+                if not select.select([h.qemu], [], [], 1.0)[0]:
+                    if off == len(wire):
+                        break
+                    continue
+                data = h.qemu.recv(1 << 20)
+                self.assertTrue(data, "the helper closed the stream")
+                wire += data
+                while len(wire) - off >= 4:
+                    n = struct.unpack_from("!I", wire, off)[0]
+                    if len(wire) - off - 4 < n:
+                        break
+                    self.assertTrue(is_arp_reply(bytes(wire[off + 4:off + 4 + n])), off)
+                    off += 4 + n
+                    replies += 1
+            self.assertEqual(off, len(wire))
+            self.assertGreater(replies, 0)
+            self.assertLess(replies, count)  # some were dropped: the queue is bounded
+            h.send(req)
             self.assertTrue(h.recv_until(is_arp_reply))
         finally:
             h.close()
