@@ -317,7 +317,13 @@ static bool sandbox_add_bind(GArray *binds, const char *source, const char *targ
     if (binds->len >= SANDBOX_MAX_BINDS)
         return sandbox_fail(error, E2BIG, "more than %d paths to keep", SANDBOX_MAX_BINDS);
     for (guint i = 0; i < binds->len; i++) {
-        if (strcmp(g_array_index(binds, SandboxBind, i).target, target) == 0)
+        const SandboxBind *kept = &g_array_index(binds, SandboxBind, i);
+        size_t len = strlen(kept->target);
+
+        /* already visible, as itself or inside a kept directory (a mount
+         * point cannot be made inside a clone of the host's directory) */
+        if (strcmp(kept->target, target) == 0 ||
+            (kept->is_dir && strncmp(kept->target, target, len) == 0 && target[len] == '/'))
             return true;
     }
     if (stat(source, &st) < 0)
@@ -389,6 +395,17 @@ static bool sandbox_collect_binds(const HelperConfig *cfg, GArray *binds, GError
 {
     g_auto(GStrv) dbus_dirs = sandbox_dbus_socket_dirs(cfg->dbus_address);
 
+    /* the one writable bind first: a read-only bind of the same directory,
+     * or of a path inside it, is then covered by it rather than shadowing it */
+    if (cfg->socket_path) {
+        /* transport.c unlinks its --socket-path at exit */
+        g_autofree char *path = g_canonicalize_filename(cfg->socket_path, "/");
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *source_dir = g_path_get_dirname(cfg->socket_path);
+
+        if (!sandbox_add_bind(binds, source_dir, dir, SANDBOX_BIND_WRITABLE, error))
+            return false;
+    }
     if (access(SANDBOX_RESOLV_CONF, F_OK) == 0) {
         if (!sandbox_add_bind(binds, SANDBOX_RESOLV_CONF, SANDBOX_RESOLV_CONF,
                               SANDBOX_BIND_READONLY, error))
@@ -414,15 +431,6 @@ static bool sandbox_collect_binds(const HelperConfig *cfg, GArray *binds, GError
     }
     for (char **d = dbus_dirs; *d; d++) {
         if (!sandbox_add_bind(binds, *d, *d, SANDBOX_BIND_READONLY, error))
-            return false;
-    }
-    if (cfg->socket_path) {
-        /* transport.c unlinks its --socket-path at exit */
-        g_autofree char *path = g_canonicalize_filename(cfg->socket_path, "/");
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *source_dir = g_path_get_dirname(cfg->socket_path);
-
-        if (!sandbox_add_bind(binds, source_dir, dir, SANDBOX_BIND_WRITABLE, error))
             return false;
     }
     /* GLib seeds g_rand_new() from it; libslirp makes one per instance, also
