@@ -6,7 +6,8 @@ Usage: tests/run_all.py [SUITE ...]
 Suites (all by default, in this order):
   libvirt   libvirt's own `meson test` on the patched tree, syntax-check included
   helper    slirp-helper's unit, D-Bus and fuzz-replay tests (`meson test`)
-  system    the pytest suites: conformance, QEMU-level, libvirt-level, bench smoke
+  system    the pytest suites: fork pipeline, conformance, QEMU-level,
+            libvirt-level, benchmark smoke, fuzz smoke
 
 Every suite reports each test as passed, failed, skipped or expected-fail.
 Expected failures count as passed but are listed by name; skipped tests
@@ -31,6 +32,7 @@ SYSTEM_SUITES = [
     "tests/qemu",
     "tests/libvirt",
     "bench",
+    "helper/tests/fuzz",
 ]
 
 
