@@ -40,6 +40,8 @@ static const char *const options_feature_names[] = {
     [HELPER_FEATURE_STREAM] = "stream",
     [HELPER_FEATURE_SOCKET_PATH] = "socket-path",
     [HELPER_FEATURE_DBUS_CONTROL] = "dbus-control",
+    [HELPER_FEATURE_MTU] = "mtu",
+    [HELPER_FEATURE_CONFINE] = "confine",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(options_feature_names) == HELPER_FEATURE_LAST);
 

@@ -231,8 +231,9 @@ static void test_overlong(void)
 static void test_capabilities(void)
 {
     g_autofree char *json = options_capabilities_json();
-    static const char *const expected[] = { "ipv4",    "ipv6",     "tftp",   "dbus-address",
-                                            "migrate", "restrict", "hostfwd" };
+    static const char *const expected[] = { "ipv4",     "ipv6",    "tftp", "dbus-address",
+                                            "migrate",  "restrict", "hostfwd", "mtu",
+                                            "confine" };
 
     g_assert_true(g_str_has_prefix(json, "{\"type\": \"slirp-helper\", \"features\": ["));
     g_assert_true(g_str_has_suffix(json, "]}\n"));
