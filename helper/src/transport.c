@@ -409,6 +409,23 @@ static bool transport_errno_is_peer_gone(int err)
 }
 
 /**
+ * transport_read_error() - what a failed read from QEMU means
+ * @err: errno of the failed read
+ *
+ * Return: TRANSPORT_PEER_GONE when QEMU's end is gone; otherwise
+ * TRANSPORT_OK (nothing to read now, or a transient error, which is logged)
+ */
+static TransportStatus transport_read_error(int err)
+{
+    if (err == EAGAIN || err == EINTR)
+        return TRANSPORT_OK;
+    if (transport_errno_is_peer_gone(err))
+        return TRANSPORT_PEER_GONE;
+    log_warn("Reading from QEMU failed: %s", g_strerror(err));
+    return TRANSPORT_OK;
+}
+
+/**
  * transport_read_dgram() - read batches of datagrams until none is left
  * @t: the transport
  * @func: receiver of accepted frames
@@ -427,14 +444,8 @@ static TransportStatus transport_read_dgram(HelperTransport *t, FrameFunc func, 
             t->rx_msgs[i].msg_hdr.msg_iovlen = 1;
         }
         n = recvmmsg(t->fd, t->rx_msgs, TRANSPORT_RX_BATCH, MSG_DONTWAIT, NULL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return TRANSPORT_OK;
-            if (transport_errno_is_peer_gone(errno))
-                return TRANSPORT_PEER_GONE;
-            log_warn("Reading from QEMU failed: %s", g_strerror(errno));
-            return TRANSPORT_OK;
-        }
+        if (n < 0)
+            return transport_read_error(errno);
         for (int i = 0; i < n; i++) {
             size_t len = t->rx_msgs[i].msg_len;
 
@@ -467,14 +478,8 @@ static TransportStatus transport_read_stream(HelperTransport *t, FrameFunc func,
 
         if (n == 0)
             return TRANSPORT_PEER_GONE;
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return TRANSPORT_OK;
-            if (transport_errno_is_peer_gone(errno))
-                return TRANSPORT_PEER_GONE;
-            log_warn("Reading from QEMU failed: %s", g_strerror(errno));
-            return TRANSPORT_OK;
-        }
+        if (n < 0)
+            return transport_read_error(errno);
         guint64 oversize = t->decoder.oversize;
         frame_decoder_feed(&t->decoder, t->rx_chunk, (size_t)n, transport_deliver_cb, &ctx);
         t->stats.rx_dropped[FRAME_OVERSIZE] += t->decoder.oversize - oversize;
