@@ -21,17 +21,10 @@ import tempfile
 import time
 import unittest
 
+from guestframes import csum
+
 HELPER = None
 MAC = bytes.fromhex("525400123456")
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def arp_request(target="10.0.2.2", sender="10.0.2.15"):
