@@ -21,21 +21,9 @@ REF_IGNORES_NET = ("libslirp-helper 4.3.0 ignores --net for its own addresses: o
                    "10.0.3.0/24 the DHCP server and gateway stay 10.0.2.2")
 
 
-REF_DIES_AT_START = ("libslirp-helper 4.3.0 advertises exit-with-parent, so libvirt passes "
-                     "--exit-with-parent; under libvirt's daemonize its parent is a short-lived "
-                     "intermediate, and the helper is killed when that exits first (2 of 20 in "
-                     "a shell reproduction): the NIC has no helper, a restore or migration "
-                     "finds no VMState Id on the bus")
-
-
-def xfail_for_reference(request, reason, strict=True, raises=None):
+def xfail_for_reference(request, reason):
     if request.node.callspec.params.get("lv_any") == "reference":
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict, raises=raises))
-
-
-def reference_may_lose_helper(request):
-    """The reference helper's intermittent death at start, and only that, is expected."""
-    xfail_for_reference(request, REF_DIES_AT_START, strict=False, raises=H.HelperNotRunning)
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +49,6 @@ def chain_vm(chain, lv, request):
 
 
 def test_start_one_user_nic(lv_any, chain, request, http):
-    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -126,7 +113,6 @@ def test_two_user_nics(lv_any, vm_factory, request, http):
 
 def test_hotplug_and_unplug(lv_any, chain, request, http):
     """attach-device --live of a second user NIC, then detach-device."""
-    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -184,7 +170,6 @@ def test_save_restore(lv_any, chain, request, http):
     exchange, the restored helper was started for incoming state, and its
     DHCP lease table is the saved one (a third MAC gets the third address).
     """
-    reference_may_lose_helper(request)
     lv = lv_any
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
@@ -230,7 +215,7 @@ def assert_cleaned_up(dom, helpers, dbus_pid):
         H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (pid %d) to exit" % (alias, pid))
     H.wait_for(lambda: not H.pid_alive(dbus_pid), 5, "dbus-daemon (pid %d) to exit" % dbus_pid)
     assert dom.slirp_pidfiles() == []
-    assert [f for f in dom.dbus_files() if f.endswith((".pid", ".sock"))] == []
+    assert dom.dbus_files() == []
     assert not os.path.exists(dom.status_path())
 
 
@@ -260,9 +245,8 @@ def test_guest_poweroff_cleans_up(lv, vm_factory):
     assert_cleaned_up(vm.dom, helpers, dbus)
 
 
-@pytest.mark.xfail(strict=True, reason="G14: qemuDBusStop leaves the per-VM dbus-daemon's "
-                   "<shortname>-dbus.conf in the dbus state dir after the domain stops")
 def test_destroy_removes_dbus_config(lv, vm_factory):
+    """G14: the per-VM bus's pidfile, socket and config all go with the domain."""
     vm = vm_factory(lv, "dbusconf", [H.nic_xml(H.mac_for(1, 4))])
     vm.dom.start()
     files = vm.dom.dbus_files()
