@@ -94,13 +94,17 @@ def test_helper_sigkill(lv, vm_factory, http):
 
 
 def bus_names(dom):
-    """The well-known names on the domain's per-VM bus, asked from outside."""
+    """The well-known names on the domain's per-VM bus, asked from outside.
+
+    The socket is named relative to its directory: its full path in the
+    test run's tree can be longer than a socket address holds.
+    """
     sock = [f for f in dom.dbus_files() if f.endswith("-dbus.sock")]
     assert sock, "no per-VM bus socket in %s" % dom.lv.dbus_dir
-    proc = subprocess.run(["dbus-send", "--bus=unix:path=" + sock[0], "--print-reply",
-                           "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
-                           "org.freedesktop.DBus.ListNames"],
-                          capture_output=True, text=True, timeout=10)
+    proc = subprocess.run(["dbus-send", "--bus=unix:path=" + os.path.basename(sock[0]),
+                           "--print-reply", "--dest=org.freedesktop.DBus",
+                           "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames"],
+                          cwd=os.path.dirname(sock[0]), capture_output=True, text=True, timeout=10)
     assert proc.returncode == 0, "the per-VM bus does not answer: %s" % proc.stderr.strip()
     return sorted(n for n in re.findall(r'string "([^"]+)"', proc.stdout) if not n.startswith(":"))
 
@@ -273,4 +277,4 @@ def test_helper_exits_at_start(instances, run_dir, vm_factory):
     assert vm.dom.state() == "shut off"
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the failed start")
     assert vm.dom.slirp_pidfiles() == []
-    assert [f for f in vm.dom.dbus_files() if f.endswith((".pid", ".sock"))] == []
+    assert vm.dom.dbus_files() == []
