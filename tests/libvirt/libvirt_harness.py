@@ -609,12 +609,13 @@ def port_forward_xml(proto, address, host_port, guest_port):
             % (proto, address, host_port, guest_port))
 
 
-def nic_xml(mac, ip=None, prefix=24, forwards=()):
+def nic_xml(mac, ip=None, prefix=24, forwards=(), mtu=None):
     """An <interface type='user'> with a virtio model and a fixed MAC.
 
-    @forwards: port_forward_xml() strings.
+    @forwards: port_forward_xml() strings; @mtu: the <mtu size=...> if any.
     """
     extra = ("\n  <ip family='ipv4' address='%s' prefix='%d'/>" % (ip, prefix)) if ip else ""
+    extra += ("\n  <mtu size='%d'/>" % mtu) if mtu else ""
     extra += "".join("\n  " + f for f in forwards)
     return ("<interface type='user'>\n  <mac address='%s'/>\n  <model type='virtio'/>%s\n"
             "</interface>\n" % (mac, extra))
