@@ -584,6 +584,16 @@ class LibvirtInstance:
                 " ".join(args), proc.returncode, proc.stdout, proc.stderr.strip()))
         return proc
 
+    def log_mark(self):
+        """A position in virtqemud's log, for log_since()."""
+        return os.path.getsize(self.qemud_log)
+
+    def log_since(self, mark):
+        """What virtqemud logged after log_mark() returned @mark."""
+        with open(self.qemud_log, "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
     def log_tail(self, lines=60):
         """The last @lines lines of virtqemud's log without QMP traffic."""
         try:
@@ -594,6 +604,11 @@ class LibvirtInstance:
         keep = [l if len(l) < 400 else l[:400] + "...\n" for l in text
                 if "QEMU_MONITOR_" not in l and not l.startswith((" len=", " fd="))]
         return "".join(keep[-lines:])
+
+
+# G7: libvirt's warning when the owner of an async job (save, migration)
+# talks to QEMU's monitor outside a nested job
+NESTED_JOB_WARNING = "entering monitor without asking for a nested job is dangerous"
 
 
 # ---------------------------------------------------------------------------

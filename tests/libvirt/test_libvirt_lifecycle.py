@@ -181,7 +181,9 @@ def test_save_restore(lv_any, chain, request, http):
 
     image = os.path.join(dom.dir, "saved.img")
     vm.disconnect()
+    mark = lv.log_mark()
     lv.virsh("save", dom.name, image, timeout=180)
+    assert H.NESTED_JOB_WARNING not in lv.log_since(mark), "G7: dbus-vmstate set up outside a nested job"
     try:
         assert dom.state() == "shut off"
         for alias, pid in old.items():

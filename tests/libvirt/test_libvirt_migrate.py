@@ -36,8 +36,10 @@ def test_live_migration(instances, our_helper, vm_factory, http, request):
         f.write(xml)
     vm.disconnect()
     port = H.guest.free_tcp_port()
+    mark = src.log_mark()
     src.virsh("migrate", "--live", "--xml", target.xml_path, vm.dom.name, dst.uri,
               "--migrateuri", "tcp://127.0.0.1:%d" % port, timeout=300)
+    assert H.NESTED_JOB_WARNING not in src.log_since(mark), "G7: dbus-vmstate set up outside a nested job"
 
     moved = H.VM(target)
     request.node.used_vms.append(moved)
