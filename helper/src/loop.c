@@ -71,7 +71,7 @@ HelperLoop *loop_new(HelperTransport *transport, GError **error)
     sigaddset(&mask, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
         (fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "Cannot set up signal handling: %s", g_strerror(errno));
         return NULL;
     }

@@ -5,7 +5,7 @@
  */
 #pragma once
 
-#include <gio/gio.h>
+#include <glib.h>
 #include <stdbool.h>
 
 #include "forward.h"

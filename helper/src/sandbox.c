@@ -140,7 +140,7 @@ static bool G_GNUC_PRINTF(3, 4) sandbox_fail(GError **error, int err, const char
     va_start(ap, fmt);
     what = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
                 "Cannot confine the helper (--sandbox=off disables this): %s: %s", what,
                 g_strerror(err));
     return false;

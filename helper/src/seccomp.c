@@ -32,7 +32,7 @@
  */
 #include "seccomp.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include "helper-config.h"
 #include "log.h"
@@ -204,7 +204,7 @@ static bool seccomp_add(scmp_filter_ctx ctx, const char *name, unsigned n,
         return true;
     rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, conds);
     if (rc < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-rc),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                     "Cannot confine the helper: seccomp rule for %s: %s", name, g_strerror(-rc));
         return false;
     }
@@ -282,7 +282,7 @@ static bool seccomp_add_conditional(scmp_filter_ctx ctx, GError **error)
         if (rc == 0)
             rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAGAIN), SCMP_SYS(clone), 0);
         if (rc < 0) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-rc),
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                         "Cannot confine the helper: seccomp rule for clone: %s", g_strerror(-rc));
             return false;
         }
@@ -333,7 +333,7 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
         sa.sa_flags = SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGSYS, &sa, NULL) < 0) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                         "Cannot confine the helper: SIGSYS handler: %s", g_strerror(errno));
             return false;
         }
@@ -341,14 +341,14 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
 
     ctx = seccomp_init(mode == HELPER_SECCOMP_LOG ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
     if (!ctx) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                     "Cannot confine the helper: seccomp_init failed");
         return false;
     }
     seccomp_rules = 0;
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-rc),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                     "Cannot confine the helper: seccomp thread synchronisation: %s",
                     g_strerror(-rc));
         seccomp_release(ctx);
@@ -372,7 +372,7 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
     rc = seccomp_load(ctx);
     seccomp_release(ctx);
     if (rc < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-rc),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                     "Cannot confine the helper: loading the seccomp filter: %s", g_strerror(-rc));
         return false;
     }

@@ -35,7 +35,7 @@ int sockdiag_open(GError **error)
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
 
     if (fd < 0)
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "Cannot open a NETLINK_SOCK_DIAG socket: %s", g_strerror(errno));
     return fd;
 }

@@ -197,36 +197,36 @@ HelperTransport *transport_new_fd(int fd, guint mtu, GError **error)
     int listening = 0;
 
     if (fcntl(fd, F_GETFD) < 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "Invalid --fd value '%d': not an open file descriptor", fd);
         return NULL;
     }
     len = sizeof(type);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Invalid --fd value '%d': %s",
-                    fd, errno == ENOTSOCK ? "not a socket" : g_strerror(errno));
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "Invalid --fd value '%d': %s", fd,
+                    errno == ENOTSOCK ? "not a socket" : g_strerror(errno));
         return NULL;
     }
     len = sizeof(domain);
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "Invalid --fd value '%d': not an AF_UNIX socket", fd);
         return NULL;
     }
     if (type != SOCK_DGRAM && type != SOCK_STREAM) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "Invalid --fd value '%d': the socket must be SOCK_DGRAM or SOCK_STREAM", fd);
         return NULL;
     }
     len = sizeof(listening);
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "Invalid --fd value '%d': a listening socket (use --socket-path)", fd);
         return NULL;
     }
     len = sizeof(peer);
     if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "Invalid --fd value '%d': the socket is not connected", fd);
         return NULL;
     }
@@ -259,13 +259,13 @@ HelperTransport *transport_new_listen(const char *path, guint mtu, GError **erro
         HELPER_AUTOFD int probe = -1;
 
         if (!S_ISSOCK(st.st_mode)) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                         "Invalid --socket-path value '%s': exists and is not a socket", path);
             return NULL;
         }
         probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(EADDRINUSE),
                         "Invalid --socket-path value '%s': another process is listening there",
                         path);
             return NULL;
@@ -276,7 +276,7 @@ HelperTransport *transport_new_listen(const char *path, guint mtu, GError **erro
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 4) < 0 ||
         stat(path, &st) < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "Invalid --socket-path value '%s': %s", path, g_strerror(errno));
         return NULL;
     }
