@@ -213,3 +213,28 @@ void dbus_free(HelperBus *bus)
     }
     g_free(bus);
 }
+
+/* implements GTaskThreadFunc: nothing, the point is the thread */
+static void dbus_pool_task(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+{
+    g_task_return_boolean(task, TRUE);
+}
+
+/**
+ * dbus_keep_pool_thread() - start GLib's task thread now, and keep it
+ *
+ * Called by sandbox_enter() (stage 2) before the limits.  Once confined, no
+ * thread can be created (RLIMIT_NPROC 0, seccomp).  GDBus still needs one
+ * GLib pool thread when the connection is flushed at exit
+ * (g_output_stream_flush_async runs in a thread); without it that flush
+ * would wait forever.  So one task runs now, and idle pool threads are told
+ * never to time out.
+ */
+void dbus_keep_pool_thread(void)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, NULL, NULL);
+
+    g_thread_pool_set_max_idle_time(0);
+    g_thread_pool_set_max_unused_threads(-1);
+    g_task_run_in_thread_sync(task, dbus_pool_task);
+}

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * dbus.h - the helper's bus connection, objects and names
+ *
+ * dbus_connect(), dbus_free() and dbus_keep_pool_thread() are the entry
+ * points of the D-Bus module: dbusmodule.c looks them up by these names and
+ * calls them through pointers of the same types, so change both together.
  */
 #pragma once
 
@@ -15,6 +19,7 @@ typedef struct HelperBus HelperBus;
 HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTransport *transport,
                         GError **error);
 void dbus_free(HelperBus *bus);
+void dbus_keep_pool_thread(void);
 const char *dbus_error_name(const GError *error);
 void dbus_return_error(GDBusMethodInvocation *inv, const GError *error);
 

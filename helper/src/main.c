@@ -6,6 +6,10 @@
  *
  *   1. options      parse and validate; print-and-exit actions
  *   2. log          stderr for now (libvirt quotes it on failure)
+ *   2b. dbus        with --dbus-address only: load the D-Bus module
+ *                   (dbusmodule.c) while its file is still visible, before
+ *                   sandbox_isolate() and seccomp; without it, GIO is never
+ *                   mapped
  *   3. transport    check --fd or bind --socket-path
  *   4. loop         block termination signals (before any thread exists)
  *   5. netstack     libslirp, guest forwards, host forward listeners
@@ -29,7 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dbus.h"
+#include "dbusmodule.h"
 #include "helper-config.h"
 #include "log.h"
 #include "loop.h"
@@ -88,6 +92,9 @@ int main(int argc, char **argv)
 
     log_init_early(cfg.debug);
 
+    if (cfg.dbus_address && !dbusmodule_load(&error))
+        goto fail;
+
     transport = cfg.socket_path ? transport_new_listen(cfg.socket_path, cfg.mtu, &error)
                                 : transport_new_fd(cfg.fd, cfg.mtu, &error);
     if (!transport)
@@ -108,7 +115,7 @@ int main(int argc, char **argv)
         goto fail;
 
     if (cfg.dbus_address) {
-        bus = dbus_connect(&cfg, ns, transport, &error);
+        bus = dbusmodule_connect(&cfg, ns, transport, &error);
         if (!bus)
             goto fail;
     }

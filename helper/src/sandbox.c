@@ -41,7 +41,8 @@
  *      (GDBus connects right after this stage),
  *      /dev/urandom (GLib seeds libslirp's random numbers from it, also for
  *      the second instance a migration Load creates) and, writable, the
- *      directory of --socket-path (the socket is removed at exit).
+ *      directory of --socket-path (the socket is removed at exit).  The
+ *      D-Bus module needs no clone: main.c loaded it before stage 1.
  *   4. A new root: an empty tmpfs (a few inodes, nosuid, nodev, noexec)
  *      mounted over /tmp in the private namespace, with a mount point at the
  *      same path for each clone of 3, each read-only.  Then pivot_root(2)
@@ -56,8 +57,9 @@
  * authenticated (the bus checks our uid, so it must still be the one libvirt
  * started us with):
  *
- *   6. GLib's task thread is started now and kept (GDBus needs it to flush
- *      at exit and no thread can be created later).  Resource limits:
+ *   6. With --dbus-address, GLib's task thread is started now and kept
+ *      (dbus_keep_pool_thread() in the D-Bus module: GDBus needs it to
+ *      flush at exit and no thread can be created later).  Resource limits:
  *      RLIMIT_CORE 0 (no core dump of guest memory), RLIMIT_NPROC 0 (no
  *      new processes or threads), RLIMIT_NOFILE
  *      --max-fds.  Each guest flow costs one host socket (and 36-87 KiB of
@@ -85,7 +87,6 @@
 #include "sandbox.h"
 
 #include <errno.h>
-#include <gio/gio.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -101,6 +102,7 @@
 #include <unistd.h>
 
 #include "autofd.h"
+#include "dbusmodule.h"
 #include "log.h"
 #include "seccomp.h"
 
@@ -668,31 +670,6 @@ static bool sandbox_set_limit(int resource, rlim_t value, const char *name, GErr
     return true;
 }
 
-/* implements GTaskThreadFunc: nothing, the point is the thread */
-static void sandbox_pool_task(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
-{
-    g_task_return_boolean(task, TRUE);
-}
-
-/**
- * sandbox_keep_pool_thread() - stage 2: start GLib's task thread now, and
- * keep it
- *
- * Once confined, no thread can be created (RLIMIT_NPROC 0, seccomp).  GDBus
- * still needs one GLib pool thread when the connection is flushed at exit
- * (g_output_stream_flush_async runs in a thread); without it that flush
- * would wait forever.  So one task runs now, and idle pool threads are told
- * never to time out.
- */
-static void sandbox_keep_pool_thread(void)
-{
-    g_autoptr(GTask) task = g_task_new(NULL, NULL, NULL, NULL);
-
-    g_thread_pool_set_max_idle_time(0);
-    g_thread_pool_set_max_unused_threads(-1);
-    g_task_run_in_thread_sync(task, sandbox_pool_task);
-}
-
 /**
  * sandbox_enter() - stage 2: limits, user, no capabilities, seccomp
  * @cfg: the configuration
@@ -710,7 +687,7 @@ bool sandbox_enter(const HelperConfig *cfg, GError **error)
         return true;
     g_return_val_if_fail(sandbox.isolated, FALSE);
     if (cfg->dbus_address)
-        sandbox_keep_pool_thread();
+        dbusmodule_keep_pool_thread();
 
     if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
         return sandbox_fail(error, errno, "getrlimit(RLIMIT_NOFILE)");

@@ -7,11 +7,13 @@ Each case starts slirp-helper on one end of a socketpair (or on a
 ARP and DHCP answers over datagram and stream framing, never a zero-length
 datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
 0, no blocking when QEMU stops reading and whole frames only on a stream
-that QEMU stopped reading, host forwards, and one-line errors
-with exit status 1 for bad input.  Run: test-io.py PATH-TO-slirp-helper
+that QEMU stopped reading, host forwards, one-line errors
+with exit status 1 for bad input, and GIO mapped only with --dbus-address
+(the D-Bus module).  Run: test-io.py PATH-TO-slirp-helper
 """
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -580,6 +582,64 @@ class BadInputTests(unittest.TestCase):
             self.assertIn(f, doc["features"])
         self.assertNotIn("exit-with-parent", doc["features"])
         self.assertEqual(p.stderr, b"")
+
+
+class DbusModuleTests(unittest.TestCase):
+    """The D-Bus code is a module: GIO is mapped only with --dbus-address."""
+
+    def running_maps(self, h):
+        # once it answers ARP, start-up (and any module load) is over;
+        # --sandbox=off keeps /proc/PID/maps readable to an ordinary user
+        h.send(arp_request())
+        h.recv_until(is_arp_reply)
+        with open("/proc/%d/maps" % h.proc.pid) as f:
+            return {line.split()[-1] for line in f if "/" in line}
+
+    def test_no_gio_without_dbus(self):
+        h = Helper(args=["--sandbox=off"])
+        try:
+            files = self.running_maps(h)
+            self.assertEqual([f for f in files if "libgio" in f or "dbus.so" in f], [])
+        finally:
+            h.close()
+
+    @unittest.skipUnless(os.path.exists("/usr/bin/dbus-daemon"), "needs dbus-daemon")
+    def test_module_loaded_with_dbus(self):
+        bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--print-address=1",
+                                "--nofork", "--nopidfile"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        addr = bus.stdout.readline().decode().strip()
+        h = Helper(args=["--sandbox=off", "--dbus-address=" + addr, "--dbus-id=module"])
+        try:
+            files = self.running_maps(h)
+            self.assertIn(os.path.join(os.path.dirname(HELPER), "slirp-helper-dbus.so"), files)
+            self.assertTrue(any("libgio-2.0" in f for f in files), files)
+        finally:
+            h.close()
+            bus.kill()
+            bus.wait()
+            bus.stdout.close()
+
+    def test_unloadable_module(self):
+        # a module next to the executable is preferred; a broken one is a
+        # one-line start-up error naming it
+        with tempfile.TemporaryDirectory() as tmp:
+            helper = os.path.join(tmp, "slirp-helper")
+            module = os.path.join(tmp, "slirp-helper-dbus.so")
+            shutil.copy(HELPER, helper)
+            open(module, "w").close()
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                p = subprocess.run([helper, "--fd=%d" % b.fileno(),
+                                    "--dbus-address=unix:path=/nonexistent", "--dbus-id=m"],
+                                   capture_output=True, timeout=5, pass_fds=[b.fileno()])
+            finally:
+                a.close()
+                b.close()
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 1, err)
+            self.assertEqual(err.count("\n"), 1, err)
+            self.assertIn("Cannot load the D-Bus module '%s': " % module, err)
 
 
 if __name__ == "__main__":
