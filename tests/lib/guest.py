@@ -201,6 +201,30 @@ def tcp_get(host, port, path="/", timeout=10.0):
     return body
 
 
+def udp_noports(console):
+    """The guest kernel's Udp NoPorts counter: datagrams that arrived for a
+    port nobody listens on.  busybox has no UDP listener, so this counter is
+    how the tests see a forwarded datagram arrive."""
+    out = console.check("grep '^Udp:' /proc/net/snmp")
+    names, values = [l.split()[1:] for l in out.splitlines()[:2]]
+    return int(dict(zip(names, values))["NoPorts"])
+
+
+def udp_reaches_guest(console, host, port, datagrams=3, timeout=30.0):
+    """Send datagrams to @host:@port until @datagrams of them arrived at the
+    guest's closed UDP port (see udp_noports()); returns the counter's
+    (before, after) values, after < before + @datagrams on timeout."""
+    before = after = udp_noports(console)
+    deadline = time.monotonic() + timeout
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as u:
+        while time.monotonic() < deadline and after < before + datagrams:
+            u.sendto(b"udp-hello\n", (host, port))
+            time.sleep(0.5)
+            after = udp_noports(console)
+    return before, after
+
+
 def wait_for_file_text(path, pattern, timeout):
     rx = re.compile(pattern)
     found = []

@@ -1,8 +1,10 @@
 """<portForward> on a user interface, through the slirp helper.
 
-The host reaches a web server in the guest through 127.0.0.1:<port>, at boot
-and after `virsh update-device --live` replaced the forward: the new one
-works at once and the removed port stops listening.  Upstream 9.0.0 honours
+The host reaches a web server in the guest through 127.0.0.1:<port>, and
+the guest's UDP stack through a UDP forward, at boot and after `virsh
+update-device --live` replaced a forward: the new one works at once, the
+removed port stops listening, and the kept ones (a held TCP connection, the
+UDP forward) go on working.  Upstream 9.0.0 honours
 <portForward> only for passt; the fork maps it to the helper's --hostfwd and
 its D-Bus control interface.
 """
@@ -65,16 +67,22 @@ def reaches_guest(port):
 
 def test_port_forward_at_boot_and_live(lv, vm_factory):
     mac = H.mac_for(1, 40)
-    p80, p81, p82 = (H.guest.free_tcp_port() for _ in range(3))
+    p80, p81, p82, pudp = (H.guest.free_tcp_port() for _ in range(4))
     first = H.port_forward_xml("tcp", "127.0.0.1", p80, 80)
     kept = H.port_forward_xml("tcp", "127.0.0.1", p82, 82)
-    vm = vm_factory(lv, "portfwd", [H.nic_xml(mac, forwards=[first, kept])])
+    udp = H.port_forward_xml("udp", "127.0.0.1", pudp, 5000)
+    vm = vm_factory(lv, "portfwd", [H.nic_xml(mac, forwards=[first, kept, udp])])
     vm.boot()
     helper = vm.dom.slirp_helpers()["net0"]
     argv = vm.dom.helper_argv(helper)
     assert "--hostfwd=tcp:127.0.0.1:%d-:80" % p80 in argv, argv
+    assert "--hostfwd=udp:127.0.0.1:%d-:5000" % pudp in argv, argv
 
     vm.console.dhcp("eth0")
+    # UDP: the datagrams reach the guest's closed port 5000 (guest.udp_noports())
+    before, after = H.guest.udp_reaches_guest(vm.console, "127.0.0.1", pudp)
+    assert after >= before + 3, "UDP through :%d did not reach the guest (NoPorts %d -> %d)" % (
+        pudp, before, after)
     vm.check("httpd -p 80 -h /srv && httpd -p 81 -h /srv")
     # Port 82: a stream of numbered lines, to hold one connection open across the update.
     vm.check("(i=0; while [ $i -lt 600 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done) "
@@ -87,7 +95,7 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
     second = H.port_forward_xml("tcp", "127.0.0.1", p81, 81)
     path = os.path.join(vm.dom.dir, "nic-update.xml")
     with open(path, "w") as f:
-        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second, kept]))
+        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second, kept, udp]))
     lv.virsh("update-device", vm.dom.name, path, "--live")
     H.wait_for(lambda: reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
     H.wait_for(lambda: refused(p80), 10, "127.0.0.1:%d to stop listening" % p80)
@@ -97,3 +105,5 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
     drain(held)
     assert b"tick-" in read_some(held), "the held connection through :%d died" % p82
     held.close()
+    before, after = H.guest.udp_reaches_guest(vm.console, "127.0.0.1", pudp)
+    assert after >= before + 3, "the kept UDP forward :%d stopped working" % pudp
