@@ -60,6 +60,21 @@ def dhcp_offer_address(frame):
     return socket.inet_ntoa(udp[8 + 16:8 + 20])
 
 
+def start_private_bus():
+    """A private dbus-daemon; returns (process, address).  Stop it with
+    stop_private_bus()."""
+    bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--print-address=1",
+                            "--nofork", "--nopidfile"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    return bus, bus.stdout.readline().decode().strip()
+
+
+def stop_private_bus(bus):
+    bus.kill()
+    bus.wait()
+    bus.stdout.close()
+
+
 class Helper:
     """slirp-helper on one end of a socketpair; this object is QEMU."""
 
@@ -236,15 +251,11 @@ class LifecycleTests(unittest.TestCase):
     def test_stream_peer_death(self):
         self.assert_exits_after_peer_close(socket.SOCK_STREAM, idle=True)
 
-    @unittest.skipUnless(os.path.exists("/usr/bin/dbus-daemon"), "needs dbus-daemon")
     def test_bus_and_qemu_die_together(self):
         # libvirt's per-VM bus and QEMU can go in the same instant: the
         # helper must still exit promptly (nothing at exit may wait on D-Bus)
         for _ in range(5):
-            bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--print-address=1",
-                                    "--nofork", "--nopidfile"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL)
-            addr = bus.stdout.readline().decode().strip()
+            bus, addr = start_private_bus()
             h = Helper(args=["--dbus-address=" + addr, "--dbus-id=x"])
             try:
                 time.sleep(0.3)
@@ -256,8 +267,7 @@ class LifecycleTests(unittest.TestCase):
                     h.proc.kill()
                 h.proc.wait()
                 h.proc.stderr.close()
-                bus.wait()
-                bus.stdout.close()
+                stop_private_bus(bus)
 
     def test_bus_that_listens_late(self):
         # libvirt starts the helper once the bus's socket file exists, which
@@ -603,12 +613,8 @@ class DbusModuleTests(unittest.TestCase):
         finally:
             h.close()
 
-    @unittest.skipUnless(os.path.exists("/usr/bin/dbus-daemon"), "needs dbus-daemon")
     def test_module_loaded_with_dbus(self):
-        bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--session", "--print-address=1",
-                                "--nofork", "--nopidfile"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-        addr = bus.stdout.readline().decode().strip()
+        bus, addr = start_private_bus()
         h = Helper(args=["--sandbox=off", "--dbus-address=" + addr, "--dbus-id=module"])
         try:
             files = self.running_maps(h)
@@ -616,9 +622,7 @@ class DbusModuleTests(unittest.TestCase):
             self.assertTrue(any("libgio-2.0" in f for f in files), files)
         finally:
             h.close()
-            bus.kill()
-            bus.wait()
-            bus.stdout.close()
+            stop_private_bus(bus)
 
     def test_unloadable_module(self):
         # a module next to the executable is preferred; a broken one is a
