@@ -50,11 +50,13 @@ G_STATIC_ASSERT(G_N_ELEMENTS(dbus_error_names) == NETSTACK_ERROR_LAST);
  * @address: the --dbus-address value
  * @error: set on failure
  *
- * libvirt starts the bus daemon and then this helper as soon as the
+ * libvirt 9.0.0 starts the bus daemon and then this helper as soon as the
  * daemon's socket file exists, which happens when it binds, a moment before
- * it listens: a connection in between is refused.  Such refusals (and a
+ * it listens: a connection in between is refused (the fork waits until the
+ * bus accepts a connection; other managers may not).  Such refusals (and a
  * socket file not there yet) are retried for a short while; any other
- * failure is final.
+ * failure is final.  A bus that died stays refused, and the error then
+ * names it.
  *
  * Return: the connection, or NULL
  */
