@@ -4,8 +4,12 @@
 #   make check    build everything and run every test suite; ends "N passed, N failed"
 #   make bench    the benchmark against the other user-mode networking backends
 #   make fuzz     run the helper's fuzz targets (FUZZ_SECONDS per target)
-#   make prepare  unpack libvirt and apply the series into build/libvirt
-#   make export   turn build/libvirt's commits back into libvirt/patches
+#   make prepare  unpack libvirt and apply the series into build/libvirt-SERIES
+#   make export   turn build/libvirt-SERIES's commits back into libvirt/SERIES/patches
+#
+# Two series: libvirt/11.3.0 (the primary, Debian 13) and libvirt/9.0.0 (the
+# Debian 12 backport).  prepare, export and libvirt act on SERIES, the
+# primary unless given (make prepare SERIES=9.0.0); check builds both.
 #
 # Python is Debian's: the tests use Debian's pytest, not a pyenv install.
 
@@ -13,19 +17,27 @@ PYTHON := /usr/bin/python3
 BUILD := $(CURDIR)/build
 HELPER_BUILD := $(BUILD)/helper
 FUZZ_SECONDS ?= 300
+PRIMARY := 11.3.0
+BACKPORT := 9.0.0
+SERIES ?= $(PRIMARY)
 
-.PHONY: all deps prepare libvirt helper guest check demo bench fuzz export clean
+.PHONY: all deps prepare libvirt backport helper guest check demo bench fuzz export clean
 
-all: libvirt helper
+all: libvirt backport helper
 
 deps:
 	@scripts/deps.sh
 
 prepare: deps
-	@libvirt/prepare.sh
+	@libvirt/prepare.sh $(SERIES)
 
 libvirt: prepare
-	@libvirt/build.sh
+	@libvirt/build.sh $(SERIES)
+
+# the Debian 12 backport, built beside the primary series
+backport: deps
+	@libvirt/prepare.sh $(BACKPORT)
+	@libvirt/build.sh $(BACKPORT)
 
 helper: deps
 	@test -f $(HELPER_BUILD)/build.ninja || meson setup $(HELPER_BUILD) helper >/dev/null
@@ -35,11 +47,11 @@ helper: deps
 guest: deps
 	@tests/guest/build.sh
 
-check: libvirt helper guest
+check: libvirt backport helper guest
 	@$(PYTHON) tests/run_all.py
 
 demo: libvirt helper guest
-	@$(PYTHON) tests/libvirt/demo.py
+	@LIBVIRT_SERIES=$(SERIES) $(PYTHON) tests/libvirt/demo.py
 
 bench: helper
 	@$(PYTHON) bench/run.py
@@ -48,7 +60,7 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) helper/tests/fuzz/run.sh
 
 export:
-	@libvirt/export.sh
+	@libvirt/export.sh $(SERIES)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,31 +1,33 @@
 #!/bin/bash
-# build.sh - configure (once) and build the patched libvirt tree
+# build.sh - configure (once) and build a patched libvirt tree
 #
-# Usage: libvirt/build.sh
+# Usage: libvirt/build.sh [SERIES]
 #
 # Only what the QEMU driver needs is enabled: the qemu, remote, network and
 # test drivers, libvirtd/virtqemud, virtlogd, tests; no docs.  The build
-# directory is build/libvirt-build and installs into build/root, a private
-# prefix the system tests run from, so a system libvirt is never touched.
+# directory is build/libvirt-SERIES-build and installs into build/root-SERIES,
+# a private prefix the system tests run from, so a system libvirt is never
+# touched.  SERIES defaults to the primary series (series.sh).
 # ninja makes repeated builds incremental.
 
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
-tree=$top/build/libvirt
-builddir=$top/build/libvirt-build
-prefix=$top/build/root
+# shellcheck source=series.sh
+. "$here/series.sh"
 
 die() { echo "build: $*" >&2; exit 1; }
 
+[ $# -le 1 ] || die "usage: build.sh [SERIES]"
+series_select "$top" "${1:-}" 2>/dev/null || die "$(series_select "$top" "${1:-}" 2>&1)"
 [ -d "$tree/.git" ] || die "no libvirt tree at $tree; run 'make prepare' first"
 for tool in meson ninja pkg-config rpcgen xmllint xsltproc; do
     command -v "$tool" >/dev/null || die "missing build dependency '$tool'; run 'make deps'"
 done
 
 if [ ! -f "$builddir/build.ninja" ]; then
-    echo "build: configuring libvirt in $builddir"
+    echo "build: configuring libvirt $LIBVIRT_VERSION in $builddir"
     log=$builddir.setup.log
     mkdir -p "$(dirname "$builddir")"
     # syntax-check is registered only when the source is a git checkout at
@@ -56,11 +58,11 @@ if [ ! -f "$builddir/build.ninja" ]; then
     fi
 fi
 
-echo "build: building libvirt (ninja -C $builddir)"
+echo "build: building libvirt $LIBVIRT_VERSION (ninja -C $builddir)"
 ninja -C "$builddir" >"$builddir/ninja.log" 2>&1 || {
     tail -n 30 "$builddir/ninja.log" >&2
     die "libvirt build failed (full log: $builddir/ninja.log)"
 }
 meson install -C "$builddir" --no-rebuild --quiet >"$builddir/install.log" 2>&1 ||
     die "installing into $prefix failed (full log: $builddir/install.log)"
-echo "build: libvirt built and installed into $prefix"
+echo "build: libvirt $LIBVIRT_VERSION built and installed into $prefix"

@@ -1,32 +1,45 @@
 #!/bin/bash
-# fetch.sh - download the pinned libvirt tarball and verify its checksum
+# fetch.sh - download a pinned libvirt tarball and verify its checksum
 #
-# Usage: libvirt/fetch.sh DOWNLOAD_DIR
+# Usage: libvirt/fetch.sh DOWNLOAD_DIR [SERIES]
 #
-# The tarball comes from Debian's source package (apt-get source
-# --download-only), so no host name is written anywhere in this repository.
-# When the machine has no deb-src entries, they are derived from its existing
-# deb entries into /etc/apt/sources.list.d/libvirt-slirp-src.{sources,list}.
+# SERIES is a directory of libvirt/ (default: the primary series, see
+# series.sh); its upstream.env names the tarball, its SHA-256 and the Debian
+# suite whose source package carries it.
+#
+# The tarball is found through apt's own machinery, with no host name
+# written anywhere in this repository: the deb entries of the machine's apt
+# sources for its own release give the archive's URI, a deb-src entry for
+# the series' suite is derived from them into a private apt state directory
+# (build/apt-SUITE: the host's apt configuration and lists are never
+# touched), apt reads that suite's Sources index, and the tarball is the
+# file of the libvirt source package listed there with exactly the pinned
+# checksum.  apt-helper downloads it and verifies that checksum.  Only the
+# tarball is downloaded, not the whole source package: Debian 13's .dsc for
+# libvirt 11.3.0 answers 404 at the mirror while its tarball does not.
 # A tarball that is already present and has the right checksum is reused.
 
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=upstream.env
-. "$here/upstream.env"
+top=$(dirname "$here")
+# shellcheck source=series.sh
+. "$here/series.sh"
 
 die() { echo "fetch: $*" >&2; exit 1; }
 
-[ $# -eq 1 ] || die "usage: fetch.sh DOWNLOAD_DIR"
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: fetch.sh DOWNLOAD_DIR [SERIES]"
 dest=$1
+series_select "$top" "${2:-}" 2>/dev/null || die "$(series_select "$top" "${2:-}" 2>&1)"
 mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)
 tarball="$dest/$LIBVIRT_TARBALL"
 
 verify() {
     local sum
     sum=$(sha256sum "$1" | cut -d' ' -f1)
     [ "$sum" = "$LIBVIRT_SHA256" ] ||
-        die "checksum mismatch for $1: got $sum, expected $LIBVIRT_SHA256 (libvirt/upstream.env)"
+        die "checksum mismatch for $1: got $sum, expected $LIBVIRT_SHA256 (libvirt/$LIBVIRT_VERSION/upstream.env)"
 }
 
 if [ -f "$tarball" ]; then
@@ -34,45 +47,80 @@ if [ -f "$tarball" ]; then
     exit 0
 fi
 
-have_deb_src() {
-    local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -e "$f" ] && grep -qE '^(deb-src|Types:.*deb-src)' "$f" && return 0
+command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian machine"
+
+# archive_entries - print "URI SIGNED-BY" for each deb entry of the machine's
+# own release (its codename as the suite: not -security, not -updates, not a
+# third-party repository with a suite of its own)
+archive_entries() {
+    local codename f
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -n "$codename" ] || return 0
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -e "$f" ] || continue
+        awk -v want="$codename" '
+            function flush() {
+                if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " "))
+                    for (i = 1; i <= n; i++) print uris[i], (key == "" ? "-" : key)
+                types = suites = key = ""; n = 0
+            }
+            /^[ \t]*#/ { next }
+            /^[ \t]*$/ { flush(); next }
+            tolower($1) == "types:" { $1 = ""; types = substr($0, 2) }
+            tolower($1) == "uris:" { for (i = 2; i <= NF; i++) uris[++n] = $i }
+            tolower($1) == "suites:" { $1 = ""; suites = substr($0, 2) }
+            tolower($1) == "signed-by:" { key = $2 }
+            END { flush() }' "$f"
     done
-    return 1
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -e "$f" ] || continue
+        sed -n -e 's/#.*//' \
+            -e "s/^deb[[:space:]]\+\(\[\([^]]*\)\][[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+$codename[[:space:]].*/\3 \2/p" "$f" |
+            while read -r uri opts; do
+                key=$(printf '%s\n' "$opts" | tr ' ' '\n' | sed -n 's/^signed-by=//p')
+                echo "$uri ${key:--}"
+            done
+    done
 }
 
-add_deb_src() {
-    local d=/etc/apt/sources.list.d f tmp
-    tmp=$(mktemp)
-    [ "$(id -u)" = 0 ] || die "no deb-src entries in the apt sources and not root to add them"
-    echo "fetch: adding deb-src entries derived from the machine's apt sources" >&2
-    # deb822 files: copy every stanza whose Types include deb, as deb-src.
-    for f in "$d"/*.sources; do
-        [ -e "$f" ] || continue
-        case "$f" in *libvirt-slirp-src.sources) continue ;; esac
-        sed -n -e 's/^Types:.*\bdeb\b.*$/Types: deb-src/' -e '/^\(Types\|URIs\|Suites\|Components\|Signed-By\|Enabled\):/p' -e '/^$/p' "$f"
-    done > "$tmp.sources"
-    # one-line files: deb -> deb-src
-    for f in /etc/apt/sources.list "$d"/*.list; do
-        [ -e "$f" ] || continue
-        case "$f" in *libvirt-slirp-src.list) continue ;; esac
-        sed -n 's/^deb \(.*\)$/deb-src \1/p' "$f"
-    done > "$tmp.list"
-    mv "$tmp.list" "$d/libvirt-slirp-src.list"
-    mv "$tmp.sources" "$d/libvirt-slirp-src.sources"
-    rm -f "$tmp"
-    apt-get update -q >/dev/null || die "apt-get update failed after adding deb-src entries"
-}
+state=$top/build/apt-$LIBVIRT_DEBIAN_SUITE
+mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
+: > "$state/sources.list"
+mapfile -t entries < <(archive_entries)
+[ ${#entries[@]} -gt 0 ] ||
+    die "no deb entry for this machine's Debian release in /etc/apt/sources*: cannot derive a deb-src entry for $LIBVIRT_DEBIAN_SUITE"
+for entry in "${entries[@]}"; do
+    read -r uri key <<<"$entry"
+    opts=""
+    [ "$key" = "-" ] || opts="[signed-by=$key] "
+    echo "deb-src ${opts}$uri $LIBVIRT_DEBIAN_SUITE main" >> "$state/sources.list"
+done
 
-command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian 12 machine"
-have_deb_src || add_deb_src
-
-echo "fetch: downloading libvirt $LIBVIRT_DEBIAN_VERSION source with apt-get source" >&2
+apt_private=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
+             -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache"
+             -o APT::Sandbox::User=root -q)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! (cd "$dest" && apt-get source --download-only "libvirt=$LIBVIRT_DEBIAN_VERSION") >"$log" 2>&1; then
-    die "apt-get source libvirt=$LIBVIRT_DEBIAN_VERSION failed: $(grep -E '^(E|W):' "$log" | head -n1)"
-fi
-[ -f "$tarball" ] || die "apt-get source did not produce $LIBVIRT_TARBALL"
+
+echo "fetch: reading the $LIBVIRT_DEBIAN_SUITE source index through a private apt state ($state)" >&2
+apt-get "${apt_private[@]}" update >"$log" 2>&1 ||
+    die "apt-get update of the $LIBVIRT_DEBIAN_SUITE source index failed: $(grep -m1 -E '^(E|W|Err):' "$log" || tail -n1 "$log")"
+
+# The Directory of the libvirt source entry that lists our checksum.
+directory=$(apt-cache "${apt_private[@]}" showsrc libvirt 2>"$log" | awk -v sum="$LIBVIRT_SHA256" -v file="$LIBVIRT_TARBALL" '
+    /^$/ { if (found && dir != "") { print dir; exit } found = 0; dir = "" }
+    /^Directory:/ { dir = $2 }
+    $1 == sum && $3 == file { found = 1 }
+    END { if (found && dir != "") print dir }' | head -n1)
+[ -n "$directory" ] ||
+    die "no libvirt source package in $LIBVIRT_DEBIAN_SUITE lists $LIBVIRT_TARBALL with SHA-256 $LIBVIRT_SHA256"
+
+read -r uri _ <<<"${entries[0]}"
+echo "fetch: downloading $LIBVIRT_TARBALL ($LIBVIRT_DEBIAN_SUITE, libvirt $LIBVIRT_DEBIAN_VERSION) with apt-helper" >&2
+/usr/lib/apt/apt-helper "${apt_private[@]}" download-file "${uri%/}/$directory/$LIBVIRT_TARBALL" \
+    "$tarball.part" "SHA256:$LIBVIRT_SHA256" >"$log" 2>&1 || {
+    rm -f "$tarball.part"
+    die "downloading $LIBVIRT_TARBALL failed: $(grep -m1 -E '^(E|W|Err):' "$log" || tail -n1 "$log")"
+}
+mv "$tarball.part" "$tarball"
 verify "$tarball"

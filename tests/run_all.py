@@ -4,10 +4,15 @@
 Usage: tests/run_all.py [SUITE ...]
 
 Suites (all by default, in this order):
-  libvirt   libvirt's own `meson test` on the patched tree, syntax-check included
-  helper    slirp-helper's unit, D-Bus and fuzz-replay tests (`meson test`)
-  system    the pytest suites: fork pipeline, conformance, QEMU-level,
-            libvirt-level, benchmark smoke, fuzz smoke
+  libvirt-11.3.0  libvirt's own `meson test` on the primary fork (libvirt
+                  11.3.0 + libvirt/11.3.0/patches), syntax-check included
+  libvirt-9.0.0   the same on the Debian 12 backport (libvirt/9.0.0)
+  helper          slirp-helper's unit, D-Bus and fuzz-replay tests (`meson test`)
+  system          the pytest suites against the primary fork: fork pipeline,
+                  conformance, QEMU-level, libvirt-level, benchmark smoke,
+                  fuzz smoke
+  system-9.0.0    the backport's smoke scenarios: start with a lease and a
+                  fetch, save/restore (the libvirt-level tests, LIBVIRT_SERIES=9.0.0)
 
 Every suite reports each test as passed, failed, skipped or expected-fail.
 Expected failures count as passed but are listed by name; skipped tests
@@ -24,6 +29,18 @@ import xml.etree.ElementTree as ET
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(TOP, "build")
+
+# The fork series (libvirt/series.sh names the primary; the backport is the
+# Debian 12 one, which CI keeps building with its suite and smoke scenarios).
+with open(os.path.join(TOP, "libvirt", "series.sh")) as _f:
+    PRIMARY = next(line.split("=", 1)[1].strip() for line in _f
+                   if line.startswith("LIBVIRT_PRIMARY="))
+BACKPORT = "9.0.0"
+
+# The backport's smoke scenarios (pytest -k expression): start, lease and
+# fetch, save/restore, with our helper.
+BACKPORT_SMOKE = ("tests/libvirt/test_libvirt_lifecycle.py",
+                  "ours and (test_start_one_user_nic or test_save_restore)")
 
 # pytest directories, in the order they run: cheap contract checks first.
 SYSTEM_SUITES = [
@@ -86,23 +103,23 @@ def meson_suite(name, builddir, extra_args=()):
     return tally
 
 
-def pytest_suite():
-    """Run the pytest suites with a JUnit report and read it back."""
-    tally = Tally("system")
-    dirs = [d for d in SYSTEM_SUITES if os.path.isdir(os.path.join(TOP, d))]
-    report = os.path.join(BUILD, "pytest-report.xml")
+def pytest_suite(name, args, series):
+    """Run pytest with @args against fork @series, a JUnit report read back."""
+    tally = Tally(name)
+    report = os.path.join(BUILD, f"pytest-report-{name}.xml")
     os.makedirs(BUILD, exist_ok=True)
     if os.path.exists(report):
         os.unlink(report)
+    env = dict(os.environ, LIBVIRT_SERIES=series)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                           "-rfEsxX", f"--junitxml={report}", *dirs], cwd=TOP)
+                           "-rfEsxX", f"--junitxml={report}", *args], cwd=TOP, env=env)
     try:
         root = ET.parse(report).getroot()
     except (OSError, ET.ParseError) as e:
-        tally.add(f"system: no pytest report ({e})", "fail")
+        tally.add(f"{name}: no pytest report ({e})", "fail")
         return tally
     for case in root.iter("testcase"):
-        test = f"system: {case.get('classname')}.{case.get('name')}"
+        test = f"{name}: {case.get('classname')}.{case.get('name')}"
         kinds = {child.tag for child in case}
         if "failure" in kinds or "error" in kinds:
             tally.add(test, "fail")
@@ -115,18 +132,33 @@ def pytest_suite():
         else:
             tally.add(test, "pass")
     if proc.returncode not in (0, 1) and not tally.failed:
-        tally.add(f"system: pytest exited {proc.returncode}", "fail")
+        tally.add(f"{name}: pytest exited {proc.returncode}", "fail")
     return tally
+
+
+def system_suite():
+    dirs = [d for d in SYSTEM_SUITES if os.path.isdir(os.path.join(TOP, d))]
+    return pytest_suite("system", dirs, PRIMARY)
+
+
+def backport_smoke_suite():
+    path, expr = BACKPORT_SMOKE
+    return pytest_suite(f"system-{BACKPORT}", [path, "-k", expr], BACKPORT)
 
 
 def main(argv):
     runners = {
         # the libvirt build also builds the bundled helper as a subproject;
         # its tests run once, in the helper's own build
-        "libvirt": lambda: meson_suite("libvirt", os.path.join(BUILD, "libvirt-build"),
-                                       ["--suite", "libvirt"]),
+        f"libvirt-{PRIMARY}": lambda: meson_suite(
+            f"libvirt-{PRIMARY}", os.path.join(BUILD, f"libvirt-{PRIMARY}-build"),
+            ["--suite", "libvirt"]),
+        f"libvirt-{BACKPORT}": lambda: meson_suite(
+            f"libvirt-{BACKPORT}", os.path.join(BUILD, f"libvirt-{BACKPORT}-build"),
+            ["--suite", "libvirt"]),
         "helper": lambda: meson_suite("helper", os.path.join(BUILD, "helper")),
-        "system": pytest_suite,
+        "system": system_suite,
+        f"system-{BACKPORT}": backport_smoke_suite,
     }
     wanted = argv or list(runners)
     for name in wanted:

@@ -4,11 +4,13 @@ Shared by the pytest scenarios in this directory and by demo.py (`make demo`).
 
 Theory of operation
 -------------------
-The fork is installed into the private prefix build/root, so a privileged
+Each fork series is installed into its private prefix build/root-SERIES
+(SERIES is the primary series, 11.3.0, unless $LIBVIRT_SERIES names another
+directory of libvirt/, such as the 9.0.0 backport), so a privileged
 virtqemud from it looks for everything below that prefix: its configuration
-in build/root/etc/libvirt, sockets, pidfiles and domain status XML in
-build/root/run/libvirt, logs, save images and the QEMU capabilities cache in
-build/root/var/{log,lib,cache}/libvirt.  libvirt 9.0.0 has no switch to move
+in PREFIX/etc/libvirt, sockets, pidfiles and domain status XML in
+PREFIX/run/libvirt, logs, save images and the QEMU capabilities cache in
+PREFIX/var/{log,lib,cache}/libvirt.  libvirt (9.0.0 and 11.3.0) has no switch to move
 these directories for a privileged daemon (XDG variables only apply to
 unprivileged ones), and two daemons on one host (live migration) must not
 share them.  So every daemon is started inside its own mount namespace
@@ -51,7 +53,19 @@ import guest  # noqa: E402  (tests/lib/guest.py: console driver, HTTP server)
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "build")
-PREFIX = os.path.join(BUILD, "root")
+
+
+def primary_series():
+    """The primary fork series, as libvirt/series.sh names it."""
+    with open(os.path.join(REPO, "libvirt", "series.sh")) as f:
+        for line in f:
+            if line.startswith("LIBVIRT_PRIMARY="):
+                return line.split("=", 1)[1].strip()
+    raise RuntimeError("libvirt/series.sh names no LIBVIRT_PRIMARY")
+
+
+SERIES = os.environ.get("LIBVIRT_SERIES") or primary_series()
+PREFIX = os.path.join(BUILD, "root-" + SERIES)
 VIRSH = os.path.join(PREFIX, "bin", "virsh")
 VIRTQEMUD = os.path.join(PREFIX, "sbin", "virtqemud")
 VIRTLOGD = os.path.join(PREFIX, "sbin", "virtlogd")

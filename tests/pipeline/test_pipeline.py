@@ -1,8 +1,9 @@
 """The fork pipeline: fetch, prepare, export and build, including their failures.
 
-Each test works on a scratch copy of libvirt/ (scripts, pin and series) in a
+Each test works on a scratch copy of libvirt/ (scripts, pins and series) in a
 temporary directory, so the project checkout is never touched; the verified
 tarball already downloaded into build/downloads is reused through a symlink.
+The tests use the primary series (or $LIBVIRT_SERIES).
 """
 
 import os
@@ -15,13 +16,27 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 DOWNLOADS = os.path.join(TOP, "build", "downloads")
 
 
+def series():
+    """The series under test: $LIBVIRT_SERIES, else the primary of series.sh."""
+    if os.environ.get("LIBVIRT_SERIES"):
+        return os.environ["LIBVIRT_SERIES"]
+    with open(os.path.join(TOP, "libvirt", "series.sh")) as f:
+        for line in f:
+            if line.startswith("LIBVIRT_PRIMARY="):
+                return line.split("=", 1)[1].strip()
+    raise AssertionError("libvirt/series.sh names no LIBVIRT_PRIMARY")
+
+
+SERIES = series()
+
+
 def run(cmd, cwd, env=None):
     return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300)
 
 
 def tarball_name():
-    with open(os.path.join(TOP, "libvirt", "upstream.env")) as f:
+    with open(os.path.join(TOP, "libvirt", SERIES, "upstream.env")) as f:
         for line in f:
             if line.startswith("LIBVIRT_TARBALL="):
                 return line.split("=", 1)[1].strip()
@@ -50,7 +65,7 @@ def test_checksum_mismatch_stops_fetch(tmp_path):
     bad = tmp_path / "downloads"
     bad.mkdir()
     (bad / tarball_name()).write_bytes(b"not the libvirt tarball\n")
-    out = run([os.path.join(TOP, "libvirt", "fetch.sh"), str(bad)], cwd=TOP)
+    out = run([os.path.join(TOP, "libvirt", "fetch.sh"), str(bad), SERIES], cwd=TOP)
     assert out.returncode != 0
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1, out.stdout
@@ -64,20 +79,21 @@ def test_fetch_failure_is_one_line(tmp_path):
     (fake / "apt-get").write_text("#!/bin/sh\necho 'E: Failed to fetch libvirt: network unreachable' >&2\nexit 100\n")
     (fake / "apt-get").chmod(0o755)
     env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
-    out = run([os.path.join(TOP, "libvirt", "fetch.sh"), str(tmp_path / "dl")], cwd=TOP, env=env)
+    out = run([os.path.join(TOP, "libvirt", "fetch.sh"), str(tmp_path / "dl"), SERIES],
+              cwd=TOP, env=env)
     assert out.returncode != 0
     errors = [line for line in out.stdout.splitlines() if "failed" in line]
     assert len(errors) == 1 and "network unreachable" in errors[0], out.stdout
 
 
 def test_prepare_is_idempotent_and_reproduces_an_export(project):
-    prepare = str(project / "libvirt" / "prepare.sh")
-    export = str(project / "libvirt" / "export.sh")
-    tree = project / "build" / "libvirt"
+    prepare = [str(project / "libvirt" / "prepare.sh"), SERIES]
+    export = [str(project / "libvirt" / "export.sh"), SERIES]
+    tree = project / "build" / f"libvirt-{SERIES}"
 
-    out = run([prepare], cwd=project)
+    out = run(prepare, cwd=project)
     assert out.returncode == 0, out.stdout
-    out = run([prepare], cwd=project)
+    out = run(prepare, cwd=project)
     assert out.returncode == 0 and "up to date" in out.stdout, out.stdout
 
     # edit and commit in the tree, export, then a fresh prepare gives the same tree
@@ -85,46 +101,46 @@ def test_prepare_is_idempotent_and_reproduces_an_export(project):
         f.write("\nA line added by the pipeline test.\n")
     git(tree, "commit", "-q", "-a", "-m", "docs: a test edit\n\nSigned-off-by: Test <t@t.invalid>")
     edited = git(tree, "rev-parse", "HEAD^{tree}")
-    out = run([export], cwd=project)
+    out = run(export, cwd=project)
     assert out.returncode == 0, out.stdout
-    series = (project / "libvirt" / "patches" / "series").read_text().split()
+    series = (project / "libvirt" / SERIES / "patches" / "series").read_text().split()
     assert series[-1].endswith("-docs-a-test-edit.patch"), series
 
     shutil.rmtree(tree)
-    out = run([prepare], cwd=project)
+    out = run(prepare, cwd=project)
     assert out.returncode == 0, out.stdout
     assert git(tree, "rev-parse", "HEAD^{tree}") == edited
     assert "A line added by the pipeline test." in (tree / "README.rst").read_text()
 
 
 def test_export_refuses_a_dirty_tree(project):
-    assert run([str(project / "libvirt" / "prepare.sh")], cwd=project).returncode == 0
-    before = (project / "libvirt" / "patches" / "series").read_text()
-    with open(project / "build" / "libvirt" / "README.rst", "a") as f:
+    assert run([str(project / "libvirt" / "prepare.sh"), SERIES], cwd=project).returncode == 0
+    before = (project / "libvirt" / SERIES / "patches" / "series").read_text()
+    with open(project / "build" / f"libvirt-{SERIES}" / "README.rst", "a") as f:
         f.write("uncommitted\n")
-    out = run([str(project / "libvirt" / "export.sh")], cwd=project)
+    out = run([str(project / "libvirt" / "export.sh"), SERIES], cwd=project)
     assert out.returncode != 0
     assert "uncommitted changes" in out.stdout and len(out.stdout.strip().splitlines()) == 1
-    assert (project / "libvirt" / "patches" / "series").read_text() == before
+    assert (project / "libvirt" / SERIES / "patches" / "series").read_text() == before
 
 
 def test_prepare_refuses_to_drop_unexported_work(project):
-    prepare = str(project / "libvirt" / "prepare.sh")
-    tree = project / "build" / "libvirt"
-    assert run([prepare], cwd=project).returncode == 0
+    prepare = [str(project / "libvirt" / "prepare.sh"), SERIES]
+    tree = project / "build" / f"libvirt-{SERIES}"
+    assert run(prepare, cwd=project).returncode == 0
     with open(tree / "README.rst", "a") as f:
         f.write("work in progress\n")
     git(tree, "commit", "-q", "-a", "-m", "wip")
     # the series changes underneath (as after a pull)
-    with open(project / "libvirt" / "patches" / "series", "a") as f:
+    with open(project / "libvirt" / SERIES / "patches" / "series", "a") as f:
         f.write("# a comment\n")
-    out = run([prepare], cwd=project)
+    out = run(prepare, cwd=project)
     assert out.returncode != 0 and "not exported" in out.stdout, out.stdout
     assert git(tree, "log", "-1", "--format=%s") == "wip"
 
 
 def test_a_patch_that_does_not_apply_is_named(project):
-    patches = project / "libvirt" / "patches"
+    patches = project / "libvirt" / SERIES / "patches"
     (patches / "9999-broken.patch").write_text(
         "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
         "From: Test <t@t.invalid>\nDate: Mon, 16 Jan 2023 00:00:00 +0000\n"
@@ -135,7 +151,7 @@ def test_a_patch_that_does_not_apply_is_named(project):
         "-- \n2.39.5\n\n")
     with open(patches / "series", "a") as f:
         f.write("9999-broken.patch\n")
-    out = run([str(project / "libvirt" / "prepare.sh")], cwd=project)
+    out = run([str(project / "libvirt" / "prepare.sh"), SERIES], cwd=project)
     assert out.returncode != 0
     last = out.stdout.strip().splitlines()[-1]
     assert "9999-broken.patch does not apply" in last, out.stdout
@@ -143,14 +159,22 @@ def test_a_patch_that_does_not_apply_is_named(project):
 
 def test_build_names_a_missing_dependency(project, tmp_path):
     """With meson absent from PATH, build.sh says so instead of failing later."""
-    assert run([str(project / "libvirt" / "prepare.sh")], cwd=project).returncode == 0
+    assert run([str(project / "libvirt" / "prepare.sh"), SERIES], cwd=project).returncode == 0
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for tool in ("bash", "dirname", "ninja", "pkg-config", "rpcgen", "xmllint", "xsltproc"):
         path = shutil.which(tool)
         assert path, tool
         os.symlink(path, bindir / tool)
-    out = run(["bash", str(project / "libvirt" / "build.sh")], cwd=project,
+    out = run(["bash", str(project / "libvirt" / "build.sh"), SERIES], cwd=project,
               env=dict(os.environ, PATH=str(bindir)))
     assert out.returncode != 0
     assert out.stdout.strip() == "build: missing build dependency 'meson'; run 'make deps'"
+
+
+def test_unknown_series_is_named(project):
+    out = run([str(project / "libvirt" / "prepare.sh"), "8.0.0"], cwd=project)
+    assert out.returncode != 0
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1 and "unknown libvirt series '8.0.0'" in lines[0], out.stdout
+    assert SERIES in lines[0], out.stdout
