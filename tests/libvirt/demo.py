@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """make demo: libvirt-slirp end to end, told in plain words.
 
-Starts a private virtlogd + virtqemud from build/root (they never touch a
-system libvirt), defines and starts a tiny guest with one
+Starts a private virtlogd + virtqemud from build/root-SERIES (the 11.3.0
+fork unless $LIBVIRT_SERIES names another; they never touch a system
+libvirt), defines and starts a tiny guest with one
 <interface type='user'>, and shows:
   1. the slirp helper libvirt started for the NIC, and its command line;
   2. the lease the guest got from the helper's DHCP server;

@@ -349,7 +349,7 @@ log_outputs = "3:file:{log}"
 
 
 class LibvirtInstance:
-    """One private virtlogd + virtqemud pair running from build/root.
+    """One private virtlogd + virtqemud pair running from build/root-SERIES.
 
     @workdir is the test run's directory; the instance keeps everything in
     @workdir/@name.  @helper is written into qemu.conf as slirp_helper.
