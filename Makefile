@@ -2,6 +2,7 @@
 #
 #   make demo     build what is needed, boot a guest through the fork, show it working
 #   make check    build everything and run every test suite; ends "N passed, N failed"
+#   make check-trixie  the lifecycle scenarios in a Debian 13 chroot (QEMU 10.0, libslirp 4.8)
 #   make bench    the benchmark against the other user-mode networking backends
 #   make fuzz     run the helper's fuzz targets (FUZZ_SECONDS per target)
 #   make prepare  unpack libvirt and apply the series into build/libvirt-SERIES
@@ -21,7 +22,7 @@ PRIMARY := 11.3.0
 BACKPORT := 9.0.0
 SERIES ?= $(PRIMARY)
 
-.PHONY: all deps prepare libvirt backport helper guest check demo bench fuzz export clean
+.PHONY: all deps prepare libvirt backport helper guest check check-trixie demo bench fuzz export clean
 
 all: libvirt backport helper
 
@@ -49,6 +50,10 @@ guest: deps
 
 check: libvirt backport helper guest
 	@$(PYTHON) tests/run_all.py
+
+# the lifecycle scenarios once more in a Debian 13 chroot (QEMU 10.0, libslirp 4.8)
+check-trixie: prepare guest
+	@scripts/check-trixie.sh
 
 demo: libvirt helper guest
 	@LIBVIRT_SERIES=$(SERIES) $(PYTHON) tests/libvirt/demo.py

@@ -49,44 +49,10 @@ fi
 
 command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian machine"
 
-# archive_entries - print "URI SIGNED-BY" for each deb entry of the machine's
-# own release (its codename as the suite: not -security, not -updates, not a
-# third-party repository with a suite of its own)
-archive_entries() {
-    local codename f
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    [ -n "$codename" ] || return 0
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -e "$f" ] || continue
-        awk -v want="$codename" '
-            function flush() {
-                if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " "))
-                    for (i = 1; i <= n; i++) print uris[i], (key == "" ? "-" : key)
-                types = suites = key = ""; n = 0
-            }
-            /^[ \t]*#/ { next }
-            /^[ \t]*$/ { flush(); next }
-            tolower($1) == "types:" { $1 = ""; types = substr($0, 2) }
-            tolower($1) == "uris:" { for (i = 2; i <= NF; i++) uris[++n] = $i }
-            tolower($1) == "suites:" { $1 = ""; suites = substr($0, 2) }
-            tolower($1) == "signed-by:" { key = $2 }
-            END { flush() }' "$f"
-    done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -e "$f" ] || continue
-        sed -n -e 's/#.*//' \
-            -e "s/^deb[[:space:]]\+\(\[\([^]]*\)\][[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+$codename[[:space:]].*/\3 \2/p" "$f" |
-            while read -r uri opts; do
-                key=$(printf '%s\n' "$opts" | tr ' ' '\n' | sed -n 's/^signed-by=//p')
-                echo "$uri ${key:--}"
-            done
-    done
-}
-
 state=$top/build/apt-$LIBVIRT_DEBIAN_SUITE
 mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
 : > "$state/sources.list"
-mapfile -t entries < <(archive_entries)
+mapfile -t entries < <("$here/debian-archive.sh")
 [ ${#entries[@]} -gt 0 ] ||
     die "no deb entry for this machine's Debian release in /etc/apt/sources*: cannot derive a deb-src entry for $LIBVIRT_DEBIAN_SUITE"
 for entry in "${entries[@]}"; do
