@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,6 +63,7 @@ class Tally:
         self.failed = []
         self.skipped = []
         self.xfailed = []
+        self.seconds = 0.0
 
     def add(self, name, outcome):
         {"pass": self.passed, "fail": self.failed, "skip": self.skipped,
@@ -168,14 +170,17 @@ def main(argv):
     tallies = []
     for name in wanted:
         print(f"==> suite {name}", flush=True)
-        tallies.append(runners[name]())
+        start = time.monotonic()
+        tally = runners[name]()
+        tally.seconds = time.monotonic() - start
+        tallies.append(tally)
 
     print("\n==> summary")
     passed = failed = 0
     for t in tallies:
         print(f"{t.suite}: {len(t.passed) + len(t.xfailed)} passed "
               f"({len(t.xfailed)} expected failures), {len(t.failed)} failed, "
-              f"{len(t.skipped)} skipped")
+              f"{len(t.skipped)} skipped, {t.seconds:.0f} s")
         for test in t.xfailed:
             print(f"  expected failure: {test}")
         for test in t.skipped:
