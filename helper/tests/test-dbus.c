@@ -350,13 +350,40 @@ static void test_save_load(void)
     /* the host forward moved to the restored stack (this changes the state) */
     g_assert_true(can_connect(port));
 
-    /* Load is once, and only with --dbus-incoming */
+    /* Load is once, and only before guest traffic */
     g_assert_false(load(b, data, len, &error));
     assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
     g_clear_error(&error);
     g_assert_false(load(a, data, len, &error));
     assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
 
+    helper_stop(a);
+    helper_stop(b);
+}
+
+static void test_load_without_incoming(void)
+{
+    /* stock libvirt 11.3 restores without --dbus-incoming; QEMU still calls
+     * Load before the guest runs, and the restore fails if it is refused */
+    Helper *a = helper_start("restore-source", NULL);
+    Helper *b = helper_start("restore-target", NULL);
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GVariant) info = NULL;
+    g_autoptr(GError) error = NULL;
+    const guint8 *data;
+    gsize len;
+
+    get_lease(a);
+    blob = save(a);
+    data = g_bytes_get_data(blob, &len);
+    g_assert_true(load(b, data, len, &error));
+    g_assert_no_error(error);
+    info = get_info(b);
+    g_assert_true(info_has_lease(info, "10.0.2.15", "52:54:00:12:34:56"));
+    g_assert_true(gets_arp_reply(b, 2000));
+    /* once only */
+    g_assert_false(load(b, data, len, &error));
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
     helper_stop(a);
     helper_stop(b);
 }
@@ -700,6 +727,7 @@ int main(int argc, char **argv)
     g_assert_nonnull(conn);
 
     g_test_add_func("/dbus/vmstate/save-load", test_save_load);
+    g_test_add_func("/dbus/vmstate/load-without-incoming", test_load_without_incoming);
     g_test_add_func("/dbus/vmstate/corrupt-blobs", test_corrupt_blobs);
     g_test_add_func("/dbus/vmstate/save-while-qemu-stalled", test_save_while_qemu_stalled);
     g_test_add_func("/dbus/vmstate/rust-interop", test_rust_interop);
