@@ -10,6 +10,8 @@
 #include "transport.h"
 
 #define LOOP_PEER_CHECK_MS 500
+/* how long guest traffic stays held for a Load after the guest's first frame */
+#define LOOP_INCOMING_GRACE_MS 3000
 
 typedef struct HelperLoop HelperLoop;
 

@@ -388,6 +388,31 @@ static void test_load_without_incoming(void)
     helper_stop(b);
 }
 
+static void test_incoming_without_load(void)
+{
+    /* stock libvirt after a daemon restart: --dbus-incoming, but QEMU has
+     * no state for this helper and never calls Load; the guest runs */
+    Helper *b = helper_start("incoming-no-load", "--dbus-incoming");
+    g_autoptr(GVariant) info = NULL;
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GError) error = NULL;
+    const guint8 *data;
+    gsize len;
+    gboolean waiting = TRUE;
+
+    /* generous bound: the helper waits a few seconds after the first frame */
+    g_assert_true(gets_arp_reply(b, 20000));
+    info = get_info(b);
+    g_assert_true(g_variant_lookup(info, "waiting-for-state", "b", &waiting));
+    g_assert_false(waiting);
+    /* and the guest has talked now: a late Load is refused */
+    blob = save(b);
+    data = g_bytes_get_data(blob, &len);
+    g_assert_false(load(b, data, len, &error));
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
+    helper_stop(b);
+}
+
 static void test_corrupt_blobs(void)
 {
     Helper *a = helper_start("source", NULL);
@@ -728,6 +753,7 @@ int main(int argc, char **argv)
 
     g_test_add_func("/dbus/vmstate/save-load", test_save_load);
     g_test_add_func("/dbus/vmstate/load-without-incoming", test_load_without_incoming);
+    g_test_add_func("/dbus/vmstate/incoming-without-load", test_incoming_without_load);
     g_test_add_func("/dbus/vmstate/corrupt-blobs", test_corrupt_blobs);
     g_test_add_func("/dbus/vmstate/save-while-qemu-stalled", test_save_while_qemu_stalled);
     g_test_add_func("/dbus/vmstate/rust-interop", test_rust_interop);
