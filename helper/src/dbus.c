@@ -15,7 +15,8 @@
  * GDBus does its socket I/O in its worker thread but calls our handlers in
  * the default main context, which loop.c iterates; so handlers run in the
  * main thread between poll iterations.  Losing the bus does not stop the
- * network: it is logged and migration becomes impossible.
+ * network: it is logged once, migration becomes impossible, and guest
+ * traffic held for a Load (--dbus-incoming) goes on with fresh state.
  */
 #include "dbus.h"
 
@@ -29,6 +30,7 @@ struct HelperBus {
     GDBusConnection *conn;
     HelperVmstate *vmstate;
     HelperControl *control;
+    HelperNetstack *ns; /* for dbus_on_closed() */
 };
 
 static const char *const dbus_error_names[] = {
@@ -140,11 +142,28 @@ static bool dbus_request_name(GDBusConnection *conn, const char *name, guint32 f
     return true;
 }
 
+/**
+ * dbus_on_closed() - the bus connection is gone (GDBusConnection::closed)
+ * @conn: the connection
+ * @remote_peer_vanished: whether the bus went away (rather than we closed)
+ * @error: why, or NULL
+ * @data: the netstack
+ *
+ * Emitted once, in the main loop's thread.  No Load can arrive any more, so
+ * guest traffic held for one is released now, with fresh state: stock
+ * libvirt's per-VM dbus-daemon can die (SIGPIPE) while QEMU lives on, and
+ * the guest must keep its network.
+ */
 static void dbus_on_closed(GDBusConnection *conn, gboolean remote_peer_vanished, GError *error,
                            gpointer data)
 {
-    log_warn("Lost the D-Bus connection%s%s; networking continues, migration will fail",
-             error ? ": " : "", error ? error->message : "");
+    HelperNetstack *ns = data;
+    bool waiting = netstack_is_waiting(ns);
+
+    netstack_set_waiting(ns, false);
+    log_warn("Lost the D-Bus connection%s%s; networking continues%s, migration will fail",
+             error ? ": " : "", error ? error->message : "",
+             waiting ? " with fresh state (no migration state was loaded)" : "");
 }
 
 /**
@@ -164,6 +183,7 @@ HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTrans
     g_autofree char *compat_name = g_strdup_printf("org.freedesktop.Slirp1_%d", (int)getpid());
     g_autoptr(GError) local = NULL;
 
+    bus->ns = ns;
     bus->conn = dbus_open_connection(cfg->dbus_address, &local);
     if (!bus->conn) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
@@ -171,7 +191,7 @@ HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTrans
         return NULL;
     }
     g_dbus_connection_set_exit_on_close(bus->conn, FALSE);
-    g_signal_connect(bus->conn, "closed", G_CALLBACK(dbus_on_closed), NULL);
+    g_signal_connect(bus->conn, "closed", G_CALLBACK(dbus_on_closed), ns);
 
     bus->vmstate = vmstate_export(bus->conn, cfg, ns, error);
     if (!bus->vmstate)
@@ -210,7 +230,7 @@ void dbus_free(HelperBus *bus)
          * worker when the bus goes away at the same moment (seen when the
          * per-VM bus and QEMU die together), and the signal mask would then
          * leave only SIGKILL.  Nothing unsent matters once we exit. */
-        g_signal_handlers_disconnect_by_func(bus->conn, dbus_on_closed, NULL);
+        g_signal_handlers_disconnect_by_func(bus->conn, dbus_on_closed, bus->ns);
         g_object_unref(bus->conn);
     }
     g_free(bus);

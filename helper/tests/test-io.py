@@ -269,6 +269,29 @@ class LifecycleTests(unittest.TestCase):
                 h.proc.stderr.close()
                 stop_private_bus(bus)
 
+    def test_bus_lost_while_waiting_for_state(self):
+        # stock libvirt's per-VM dbus-daemon can die (SIGPIPE): no Load can
+        # come any more, so a helper holding guest traffic for one must let
+        # the guest have its network, and say so once
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "helper.log")
+            bus, addr = start_private_bus()
+            h = Helper(args=["--dbus-address=" + addr, "--dbus-id=lost", "--dbus-incoming",
+                             "--log-file=" + log])
+            try:
+                time.sleep(0.5)
+                stop_private_bus(bus)
+                h.send(arp_request())
+                self.assertTrue(h.recv_until(is_arp_reply, timeout=10))
+                h.send(arp_request())
+                self.assertTrue(h.recv_until(is_arp_reply, timeout=10))
+                with open(log) as f:
+                    self.assertEqual(f.read().count("Lost the D-Bus connection"), 1)
+            finally:
+                h.close()
+                if bus.poll() is None:
+                    stop_private_bus(bus)
+
     def test_bus_that_listens_late(self):
         # libvirt starts the helper once the bus's socket file exists, which
         # the daemon creates when it binds, a moment before it listens: the
