@@ -619,8 +619,9 @@ bool netstack_seen_traffic(const HelperNetstack *ns)
  * netstack_add_forward() - forward a host port into the guest
  * @ns: the netstack
  * @fwd: the forward
- * @error: PORT_IN_USE (also for a duplicate rule), BAD_ADDRESS, NOT_ALLOWED or
- *         FAILED; the message says why but does not repeat the spec
+ * @error: PORT_IN_USE (also for a duplicate rule), BAD_ADDRESS, NOT_ALLOWED
+ *         (also beyond NETSTACK_FORWARDS_MAX rules) or FAILED; the message
+ *         says why but does not repeat the spec
  *
  * Return: the new rule's id (never 0), or 0 on failure
  */
@@ -628,6 +629,11 @@ guint netstack_add_forward(HelperNetstack *ns, const HostForward *fwd, GError **
 {
     NetstackForward entry = { 0 };
 
+    if (ns->forwards->len >= NETSTACK_FORWARDS_MAX) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
+                    "the helper already has %d forward rules, its limit", NETSTACK_FORWARDS_MAX);
+        return 0;
+    }
     for (guint i = 0; i < ns->forwards->len; i++) {
         if (forward_host_same_listener(&g_array_index(ns->forwards, NetstackForward, i).fwd, fwd)) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_PORT_IN_USE,

@@ -26,6 +26,9 @@ typedef enum {
     NETSTACK_ERROR_LAST,
 } NetstackError;
 
+/* at most this many host forward rules (each holds a listening socket) */
+#define NETSTACK_FORWARDS_MAX 256
+
 typedef struct {
     guint id;
     HostForward fwd;

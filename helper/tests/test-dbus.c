@@ -632,6 +632,35 @@ static void test_control(void)
     helper_stop(h);
 }
 
+static void test_rule_cap(void)
+{
+    /* every rule holds a listening socket: their number is capped */
+    Helper *h = helper_start("rule-cap", NULL);
+    g_autoptr(GError) error = NULL;
+    guint added = 0;
+    g_autofree char *one_more = NULL;
+
+    for (guint i = 0; i < 256; i++) {
+        g_autofree char *spec = g_strdup_printf("udp:127.0.0.1:%u-:%u", free_port(), 1000 + i);
+
+        if (add_forward(h, spec, &error) != 0)
+            added++;
+        g_clear_error(&error);
+    }
+    g_assert_cmpuint(added, >, 200); /* a few ports may have been taken meanwhile */
+    for (guint i = added; i < 256; i++) {
+        g_autofree char *spec = g_strdup_printf("udp:127.0.0.1:%u-:%u", free_port(), 2000 + i);
+
+        g_assert_cmpuint(add_forward(h, spec, &error), !=, 0);
+        g_assert_no_error(error);
+    }
+    one_more = g_strdup_printf("udp:127.0.0.1:%u-:9", free_port());
+    g_assert_cmpuint(add_forward(h, one_more, &error), ==, 0);
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
+    g_assert_nonnull(strstr(error->message, "256"));
+    helper_stop(h);
+}
+
 static void test_stats(void)
 {
     Helper *h = helper_start("stats", NULL);
@@ -758,6 +787,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dbus/vmstate/save-while-qemu-stalled", test_save_while_qemu_stalled);
     g_test_add_func("/dbus/vmstate/rust-interop", test_rust_interop);
     g_test_add_func("/dbus/control/forwards", test_control);
+    g_test_add_func("/dbus/control/rule-cap", test_rule_cap);
     g_test_add_func("/dbus/control/stats", test_stats);
     ret = g_test_run();
 
