@@ -524,6 +524,93 @@ def tcp_segment(dst, dport, flags, seq, ack=0, src="10.0.2.15", sport=40000):
     return bytes.fromhex("525500000000") + MAC + b"\x08\x00" + ip + tcp
 
 
+OPEN_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+class ControlAccessTests(unittest.TestCase):
+    """Only uid 0 and --dbus-control-uid may use the control interface: QEMU
+    is a peer of the same bus.  The bus here admits every user, as a
+    per-VM bus admits both QEMU's user and libvirt's."""
+
+    NOBODY = 65534
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        os.chmod(self.tmp, 0o755)
+        path = os.path.join(self.tmp, "bus.sock")
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(OPEN_BUS_CONFIG % path)
+        self.bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--config-file=" + conf, "--nofork",
+                                     "--nopidfile", "--print-address=1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addr = self.bus.stdout.readline().decode().strip()
+
+    def tearDown(self):
+        stop_private_bus(self.bus)
+        shutil.rmtree(self.tmp)
+
+    def call(self, method, *args, uid=None):
+        cmd = ["dbus-send", "--bus=" + self.addr, "--print-reply",
+               "--dest=org.libvirt_slirp.Helper1.acl", "/org/libvirt_slirp/Helper1",
+               "org.libvirt_slirp.Helper1." + method, *args]
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, timeout=10)
+
+    def start(self, *extra):
+        h = Helper(args=["--dbus-address=" + self.addr, "--dbus-id=acl", *extra])
+        deadline = time.monotonic() + 10
+        while self.call("GetInfo").returncode != 0:
+            self.assertLess(time.monotonic(), deadline, "the helper never answered")
+            time.sleep(0.05)
+        return h
+
+    def test_other_users_refused(self):
+        h = self.start()
+        try:
+            port = ForwardTests.free_port(self)
+            spec = "string:tcp:127.0.0.1:%d-:22" % port
+            for method, args in (("AddForward", [spec]), ("RemoveForward", ["uint32:1"]),
+                                 ("ListForwards", []), ("GetInfo", [])):
+                p = self.call(method, *args, uid=self.NOBODY)
+                self.assertNotEqual(p.returncode, 0, method)
+                self.assertIn(b"AccessDenied", p.stderr, method)
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            # root may
+            p = self.call("AddForward", spec)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        finally:
+            h.close()
+
+    def test_control_uid_admitted(self):
+        h = self.start("--dbus-control-uid=%d" % self.NOBODY)
+        try:
+            port = ForwardTests.free_port(self)
+            p = self.call("AddForward", "string:tcp:127.0.0.1:%d-:22" % port, uid=self.NOBODY)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            p = self.call("GetInfo", uid=1)  # daemon: another unprivileged user
+            self.assertIn(b"AccessDenied", p.stderr)
+        finally:
+            h.close()
+
+
 class GuestForwardTests(unittest.TestCase):
     def test_guestfwd_to_unix_socket(self):
         with tempfile.TemporaryDirectory() as d:
