@@ -106,6 +106,33 @@ void loop_attach_netstack(HelperLoop *loop, HelperNetstack *ns)
 }
 
 /**
+ * loop_signal_fd() - the signalfd of the termination signals
+ * @loop: the loop
+ *
+ * For start-up code that waits (the D-Bus connection): it polls this
+ * descriptor for input, without reading it, to stop waiting on a signal.
+ *
+ * Return: the descriptor, owned by @loop
+ */
+int loop_signal_fd(const HelperLoop *loop)
+{
+    return loop->signal_fd;
+}
+
+/**
+ * loop_signal_pending() - whether a termination signal is waiting
+ * @loop: the loop
+ *
+ * Return: true if SIGTERM, SIGINT or SIGHUP arrived and was not read yet
+ */
+bool loop_signal_pending(const HelperLoop *loop)
+{
+    GPollFD p = { .fd = loop->signal_fd, .events = G_IO_IN };
+
+    return g_poll(&p, 1, 0) == 1 && (p.revents & G_IO_IN);
+}
+
+/**
  * loop_free() - release the loop
  * @loop: the loop, or NULL
  */

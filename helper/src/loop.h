@@ -17,6 +17,8 @@ typedef struct HelperLoop HelperLoop;
 
 HelperLoop *loop_new(HelperTransport *transport, GError **error);
 void loop_attach_netstack(HelperLoop *loop, HelperNetstack *ns);
+int loop_signal_fd(const HelperLoop *loop);
+bool loop_signal_pending(const HelperLoop *loop);
 void loop_output_frame(const guint8 *frame, size_t len, void *opaque);
 int loop_run(HelperLoop *loop);
 void loop_free(HelperLoop *loop);

@@ -357,6 +357,25 @@ class LifecycleTests(unittest.TestCase):
                     h.proc.wait()
                 h.proc.stderr.close()
 
+    def test_sigterm_while_bus_silent(self):
+        # a bus that accepts the connection but never answers: SIGTERM must
+        # still end the helper with status 0 at once (not after GDBus's 25 s)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bus.sock")
+            silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            silent.bind(path)
+            silent.listen(8)
+            h = Helper(args=["--dbus-address=unix:path=" + path, "--dbus-id=silent"])
+            try:
+                time.sleep(0.5)
+                self.assertIsNone(h.proc.poll())
+                h.proc.send_signal(signal.SIGTERM)
+                # generous bound: only tells a prompt exit from GDBus's 25 s
+                self.assertEqual(h.proc.wait(timeout=5), 0)
+            finally:
+                silent.close()
+                h.close()
+
     def test_sigterm_and_sigint(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             h = Helper()
