@@ -36,8 +36,9 @@
  * long restore (gigabytes of RAM read from disk) all the time it needs.
  *
  * After poll, libslirp and the QEMU socket are served before GLib dispatch,
- * because a D-Bus Load may replace the libslirp instance; netstack.c
- * ignores poll results that belong to a replaced instance.
+ * so that the poll results are used before a D-Bus handler changes the
+ * stack (netstack.c also ignores results that belong to an instance that
+ * is no longer the running one).
  */
 #include "loop.h"
 

@@ -14,13 +14,14 @@
  * A "NetstackInstance" wraps one Slirp.  There is normally one, but loading
  * migration state needs a second: libslirp 4.7 reads an empty or truncated
  * state as success and applies records as it reads them, so a bad blob
- * would leave a half-loaded stack.  netstack_load_state() therefore loads
- * into a fresh instance, checks that libslirp succeeded and consumed exactly
- * the bytes given, and only then swaps it in and frees the old one; the host
- * forwards are re-created on the new instance afterwards (their ports were
- * held by the old one).  The callbacks get the instance, not the Slirp, as
- * their opaque pointer, so timers created during a load belong to the right
- * stack.
+ * would leave a half-loaded stack.  netstack_load_state() therefore first
+ * loads into a fresh probe instance (without host forwards) and checks that
+ * libslirp succeeded and consumed exactly the bytes given; only then does it
+ * load the same bytes into the running instance, as QEMU does with its own,
+ * and frees the probe.  The running instance keeps its host-forward
+ * listeners throughout: closing and binding them again would let a local
+ * process take a port in between.  The callbacks get the instance, not the
+ * Slirp, as their opaque pointer, so timers the probe creates die with it.
  *
  * Host forwards are kept in a table with ids so D-Bus callers can list and
  * remove them; libslirp itself has no way to enumerate them.
@@ -760,7 +761,8 @@ static ssize_t netstack_load_read_cb(void *buf, size_t len, void *opaque)
  * @error: NETSTACK_ERROR_BAD_STATE saying what is wrong
  *
  * Nothing changes unless libslirp accepts the whole stream and reads exactly
- * @len bytes.  Host forwards are moved to the new stack.
+ * @len bytes (checked on a probe instance first).  Host forwards, and
+ * their listening sockets, stay as they are.
  *
  * Return: true on success
  */
@@ -768,13 +770,13 @@ bool netstack_load_state(HelperNetstack *ns, int version, const guint8 *data, si
                          GError **error)
 {
     NetstackLoadCtx ctx = { data, len, 0, false };
-    NetstackInstance *fresh = netstack_instance_new(ns, error);
-    NetstackInstance *old;
+    NetstackInstance *probe = netstack_instance_new(ns, error);
     int ret;
 
-    if (!fresh)
+    if (!probe)
         return false;
-    ret = slirp_state_load(fresh->slirp, version, netstack_load_read_cb, &ctx);
+    ret = slirp_state_load(probe->slirp, version, netstack_load_read_cb, &ctx);
+    netstack_instance_free(probe);
     if (ret < 0 || ctx.overrun || ctx.off != len) {
         if (ret < 0)
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
@@ -785,24 +787,18 @@ bool netstack_load_state(HelperNetstack *ns, int version, const guint8 *data, si
         else
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
                         "The state has %zu unexpected trailing bytes", len - ctx.off);
-        netstack_instance_free(fresh);
         return false;
     }
 
-    old = ns->inst;
-    ns->inst = fresh;
-    netstack_instance_free(old);
-
-    for (guint i = 0; i < ns->forwards->len;) {
-        NetstackForward *entry = &g_array_index(ns->forwards, NetstackForward, i);
-        g_autoptr(GError) local = NULL;
-
-        if (!netstack_listen_forward(ns, &entry->fwd, &local)) {
-            log_warn("Dropping forward rule %u after loading state: %s", entry->id, local->message);
-            g_array_remove_index(ns->forwards, i);
-            continue;
-        }
-        i++;
+    /* the probe took it whole: the running stack takes the same bytes */
+    ctx = (NetstackLoadCtx){ data, len, 0, false };
+    ret = slirp_state_load(ns->inst->slirp, version, netstack_load_read_cb, &ctx);
+    if (ret < 0 || ctx.overrun || ctx.off != len) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_FAILED,
+                    "libslirp failed to load into the running stack a state it accepted "
+                    "before (%s)",
+                    ret < 0 ? g_strerror(-ret) : "read a different length");
+        return false;
     }
     return true;
 }

@@ -15,9 +15,10 @@
  * helper can produce and restore (no guest-forward socket records, which
  * would need callback-based guest forwards this helper does not create;
  * 131 bytes; BOOTP "allocated" flags 0 or 1).  Then netstack_load_state()
- * loads into a fresh libslirp instance and swaps it in only if libslirp
- * succeeded and consumed exactly the payload.  A rejected Load changes
- * nothing and replies with a D-Bus error saying why.
+ * loads into a fresh probe instance and, only if libslirp succeeded and
+ * consumed exactly the payload, into the running stack, whose host-forward
+ * listeners stay open.  A rejected Load changes nothing and replies with a
+ * D-Bus error saying why.
  *
  * Policy (vmstate_load_allowed()): one Load is accepted, with or without
  * --dbus-incoming, as long as no guest frame has reached the stack: stock

@@ -413,6 +413,40 @@ static void test_incoming_without_load(void)
     helper_stop(b);
 }
 
+static void test_load_keeps_listeners(void)
+{
+    /* Load must not close and re-bind host forwards: in between, a local
+     * process could take the port, and connections waiting to be accepted
+     * are reset */
+    guint16 port = free_port();
+    g_autofree char *args = g_strdup_printf("--dbus-incoming --hostfwd=tcp:127.0.0.1:%u-:22", port);
+    Helper *a = helper_start("keep-source", NULL);
+    Helper *b = helper_start("keep-target", args);
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int waiting = socket(AF_INET, SOCK_STREAM, 0);
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GError) error = NULL;
+    GPollFD p = { .fd = waiting, .events = G_IO_IN };
+    const guint8 *data;
+    gsize len;
+
+    get_lease(a);
+    blob = save(a);
+    data = g_bytes_get_data(blob, &len);
+    /* queued in the listener's backlog: the helper holds traffic until Load */
+    g_assert_cmpint(connect(waiting, (struct sockaddr *)&sin, sizeof(sin)), ==, 0);
+    g_assert_true(load(b, data, len, &error));
+    g_assert_no_error(error);
+    /* a closed listener resets it at once; a kept one lets it wait for the
+     * guest (which never answers here) */
+    g_assert_cmpint(g_poll(&p, 1, 1000), ==, 0);
+    close(waiting);
+    helper_stop(a);
+    helper_stop(b);
+}
+
 static void test_corrupt_blobs(void)
 {
     Helper *a = helper_start("source", NULL);
@@ -783,6 +817,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dbus/vmstate/save-load", test_save_load);
     g_test_add_func("/dbus/vmstate/load-without-incoming", test_load_without_incoming);
     g_test_add_func("/dbus/vmstate/incoming-without-load", test_incoming_without_load);
+    g_test_add_func("/dbus/vmstate/load-keeps-listeners", test_load_keeps_listeners);
     g_test_add_func("/dbus/vmstate/corrupt-blobs", test_corrupt_blobs);
     g_test_add_func("/dbus/vmstate/save-while-qemu-stalled", test_save_while_qemu_stalled);
     g_test_add_func("/dbus/vmstate/rust-interop", test_rust_interop);
