@@ -516,6 +516,83 @@ class ForwardTests(unittest.TestCase):
         finally:
             h.close()
 
+    def test_hostfwd_backlog(self):
+        # concurrent clients of a forwarded service wait in the listener's
+        # backlog (libslirp listens with 1, which refused all but two).  The
+        # helper holds traffic for a Load here, so nothing is accepted and
+        # the backlog alone decides how many connections complete.
+        port = self.free_port()
+        bus, addr = start_private_bus()
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port, "--dbus-address=" + addr,
+                         "--dbus-id=backlog", "--dbus-incoming"])
+        clients = []
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline, "the forward never listened")
+                    time.sleep(0.05)
+            for _ in range(20):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+            pending = list(clients)
+            deadline = time.monotonic() + 3
+            while pending and time.monotonic() < deadline:
+                _, w, _ = select.select([], pending, [], 0.1)
+                for c in w:
+                    pending.remove(c)
+            done = [c for c in clients
+                    if c not in pending and c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0]
+            self.assertEqual(len(done), 20)
+        finally:
+            for c in clients:
+                c.close()
+            h.close()
+            stop_private_bus(bus)
+
+    def test_hostfwd_no_spin_without_descriptors(self):
+        # with every descriptor in use, libslirp's accept() fails (EMFILE)
+        # and the listener stays readable: the helper must not poll it in a
+        # loop at 100% CPU while clients keep connecting
+        port = self.free_port()
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port, "--max-fds=64"])
+        clients = []
+        try:
+            # a lease, so that libslirp keeps the connections it accepts
+            h.send(dhcp_discover())
+            h.recv_until(dhcp_offer_address)
+            for _ in range(100):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+            time.sleep(0.5)
+
+            def cpu_ticks():
+                with open("/proc/%d/stat" % h.proc.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+            t0 = cpu_ticks()
+            for _ in range(20):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+                time.sleep(0.1)
+            used = (cpu_ticks() - t0) / os.sysconf("SC_CLK_TCK")
+            # generous: a spin uses all of the 2 s
+            self.assertLess(used, 0.7, "the helper spun on a listener it cannot accept from")
+            self.assertIsNone(h.proc.poll())
+        finally:
+            for c in clients:
+                c.close()
+            h.close()
+
     def test_hostfwd_port_in_use(self):
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
