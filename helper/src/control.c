@@ -9,6 +9,17 @@
  * forward_parse_host() like --hostfwd values, and every failure becomes a
  * named D-Bus error (dbus_return_error()) whose message says what is wrong.
  * The interface definitions live in data/org.*.xml and are compiled in.
+ *
+ * Who may call: every peer of the per-VM bus can send us messages, and one
+ * of them is QEMU, which runs the guest and must not open host ports or
+ * remove libvirt's rules.  So before any method runs, the bus daemon is
+ * asked for the caller's uid (GetConnectionUnixUser, which it knows from
+ * the connection's credentials, not from anything the caller says), and
+ * control_caller_allowed() admits only uid 0 (libvirt's system daemon) and
+ * --dbus-control-uid.  The answer arrives in a later main loop iteration;
+ * replies from the bus keep the order of the requests, so calls from one
+ * client are still served in order.  Properties (Id, Version) stay
+ * readable by all.  The number of forward rules is capped in netstack.c.
  */
 #include "control.h"
 
@@ -25,6 +36,8 @@
 
 struct HelperControl {
     GDBusConnection *conn;
+    GCancellable *cancel; /* cancels uid look-ups still pending at control_free() */
+    bool warned_refusal;  /* the first refused caller is logged as a warning */
     GDBusNodeInfo *node;
     GDBusNodeInfo *compat_node;
     guint registration;
@@ -50,6 +63,18 @@ char *control_bus_name(const char *dbus_id)
     for (const char *p = dbus_id; *p; p++)
         g_string_append_c(name, g_ascii_isalnum(*p) || *p == '_' || *p == '-' ? *p : '_');
     return g_string_free(name, FALSE);
+}
+
+/**
+ * control_caller_allowed() - whether a caller may use the control interface
+ * @uid: the caller's Unix uid, as the bus daemon reports it
+ * @control_uid: --dbus-control-uid, or -1 if not given
+ *
+ * Return: true for uid 0 and for @control_uid
+ */
+bool control_caller_allowed(guint32 uid, gint64 control_uid)
+{
+    return uid == 0 || (control_uid >= 0 && (gint64)uid == control_uid);
 }
 
 static void control_list_forwards(HelperControl *ctl, GDBusMethodInvocation *inv)
@@ -163,11 +188,16 @@ static void control_get_info(HelperControl *ctl, GDBusMethodInvocation *inv)
     g_dbus_method_invocation_return_value(inv, g_variant_new("(a{sv})", &b));
 }
 
-static void control_method_call(GDBusConnection *conn, const char *sender, const char *path,
-                                const char *iface, const char *method, GVariant *params,
-                                GDBusMethodInvocation *inv, gpointer data)
+/**
+ * control_dispatch() - run a method call whose caller was admitted
+ * @ctl: the objects
+ * @inv: the call; consumed
+ */
+static void control_dispatch(HelperControl *ctl, GDBusMethodInvocation *inv)
 {
-    HelperControl *ctl = data;
+    const char *iface = g_dbus_method_invocation_get_interface_name(inv);
+    const char *method = g_dbus_method_invocation_get_method_name(inv);
+    GVariant *params = g_dbus_method_invocation_get_parameters(inv);
 
     if (g_strcmp0(iface, "org.freedesktop.Slirp1.Helper") == 0 ||
         g_strcmp0(method, "GetConnectionInfo") == 0) {
@@ -186,6 +216,79 @@ static void control_method_call(GDBusConnection *conn, const char *sender, const
         g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
                                               "No method %s", method);
     }
+}
+
+typedef struct {
+    HelperControl *ctl;
+    GDBusMethodInvocation *inv;
+} ControlPending;
+
+/**
+ * control_on_caller_uid() - the bus daemon told us who called: admit or refuse
+ * @source: the connection
+ * @res: the GetConnectionUnixUser reply
+ * @data: the ControlPending; freed here
+ *
+ * On cancellation (control_free() ran) @data's ctl is gone: only the call
+ * is answered.
+ */
+static void control_on_caller_uid(GObject *source, GAsyncResult *res, gpointer data)
+{
+    g_autofree ControlPending *pending = data;
+    GDBusMethodInvocation *inv = pending->inv;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply =
+        g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+    HelperControl *ctl;
+    guint32 uid;
+
+    if (!reply) {
+        g_dbus_method_invocation_return_dbus_error(
+            inv, "org.freedesktop.DBus.Error.AccessDenied",
+            "Cannot tell who is calling, so the call is refused");
+        return;
+    }
+    ctl = pending->ctl;
+    g_variant_get(reply, "(u)", &uid);
+    if (!control_caller_allowed(uid, ctl->cfg->dbus_control_uid)) {
+        g_autofree char *msg = g_strdup_printf(
+            "Caller %s (uid %u) may not use %s.%s: only uid 0 and --dbus-control-uid may",
+            g_dbus_method_invocation_get_sender(inv), uid,
+            g_dbus_method_invocation_get_interface_name(inv),
+            g_dbus_method_invocation_get_method_name(inv));
+
+        if (!ctl->warned_refusal)
+            log_warn("%s", msg);
+        else
+            log_debug("%s", msg);
+        ctl->warned_refusal = true;
+        g_dbus_method_invocation_return_dbus_error(inv, "org.freedesktop.DBus.Error.AccessDenied",
+                                                   msg);
+        return;
+    }
+    control_dispatch(ctl, inv);
+}
+
+/* implements GDBusInterfaceMethodCallFunc: ask the bus who calls, then go on */
+static void control_method_call(GDBusConnection *conn, const char *sender, const char *path,
+                                const char *iface, const char *method, GVariant *params,
+                                GDBusMethodInvocation *inv, gpointer data)
+{
+    HelperControl *ctl = data;
+    ControlPending *pending;
+
+    if (!sender) {
+        g_dbus_method_invocation_return_dbus_error(inv, "org.freedesktop.DBus.Error.AccessDenied",
+                                                   "A call without a sender is refused");
+        return;
+    }
+    pending = g_new0(ControlPending, 1);
+    pending->ctl = ctl;
+    pending->inv = inv;
+    g_dbus_connection_call(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                           "org.freedesktop.DBus", "GetConnectionUnixUser",
+                           g_variant_new("(s)", sender), G_VARIANT_TYPE("(u)"),
+                           G_DBUS_CALL_FLAGS_NONE, -1, ctl->cancel, control_on_caller_uid, pending);
 }
 
 static GVariant *control_get_property(GDBusConnection *conn, const char *sender, const char *path,
@@ -223,6 +326,7 @@ HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg, He
     g_autoptr(HelperControl) ctl = g_new0(HelperControl, 1);
 
     ctl->conn = g_object_ref(conn);
+    ctl->cancel = g_cancellable_new();
     ctl->cfg = cfg;
     ctl->ns = ns;
     ctl->transport = transport;
@@ -255,6 +359,10 @@ void control_free(HelperControl *ctl)
 {
     if (!ctl)
         return;
+    if (ctl->cancel) {
+        g_cancellable_cancel(ctl->cancel);
+        g_object_unref(ctl->cancel);
+    }
     if (ctl->registration)
         g_dbus_connection_unregister_object(ctl->conn, ctl->registration);
     if (ctl->compat_registration)

@@ -17,5 +17,6 @@ HelperControl *control_export(GDBusConnection *conn, const HelperConfig *cfg, He
                               HelperTransport *transport, GError **error);
 void control_free(HelperControl *ctl);
 char *control_bus_name(const char *dbus_id);
+bool control_caller_allowed(guint32 uid, gint64 control_uid);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperControl, control_free)

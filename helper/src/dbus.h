@@ -17,7 +17,7 @@
 typedef struct HelperBus HelperBus;
 
 HelperBus *dbus_connect(const HelperConfig *cfg, HelperNetstack *ns, HelperTransport *transport,
-                        GError **error);
+                        int stop_fd, GError **error);
 void dbus_free(HelperBus *bus);
 void dbus_keep_pool_thread(void);
 const char *dbus_error_name(const GError *error);

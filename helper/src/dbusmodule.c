@@ -35,7 +35,8 @@
 
 /* the module's entry points, exported by dbus.c under these names */
 typedef HelperBus *(*DbusmoduleConnectFunc)(const HelperConfig *cfg, HelperNetstack *ns,
-                                            HelperTransport *transport, GError **error);
+                                            HelperTransport *transport, int stop_fd,
+                                            GError **error);
 typedef void (*DbusmoduleFreeFunc)(HelperBus *bus);
 typedef void (*DbusmoduleKeepPoolThreadFunc)(void);
 
@@ -107,6 +108,8 @@ bool dbusmodule_load(GError **error)
  * @cfg: the configuration; must outlive the bus
  * @ns: the netstack; must outlive the bus
  * @transport: the QEMU socket, for statistics; must outlive the bus
+ * @stop_fd: the signalfd of the termination signals: a signal ends the wait
+ *           for the bus (the call then fails, the signal left unread)
  * @error: set on failure, naming --dbus-address or --dbus-id
  *
  * Only after a successful dbusmodule_load().
@@ -114,10 +117,10 @@ bool dbusmodule_load(GError **error)
  * Return: the bus (free with dbusmodule_free()), or NULL
  */
 HelperBus *dbusmodule_connect(const HelperConfig *cfg, HelperNetstack *ns,
-                              HelperTransport *transport, GError **error)
+                              HelperTransport *transport, int stop_fd, GError **error)
 {
     g_return_val_if_fail(dbusmodule.handle, NULL);
-    return dbusmodule.connect(cfg, ns, transport, error);
+    return dbusmodule.connect(cfg, ns, transport, stop_fd, error);
 }
 
 /**

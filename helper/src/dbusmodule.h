@@ -16,7 +16,7 @@ typedef struct HelperBus HelperBus;
 
 bool dbusmodule_load(GError **error);
 HelperBus *dbusmodule_connect(const HelperConfig *cfg, HelperNetstack *ns,
-                              HelperTransport *transport, GError **error);
+                              HelperTransport *transport, int stop_fd, GError **error);
 void dbusmodule_free(HelperBus *bus);
 void dbusmodule_keep_pool_thread(void);
 

@@ -9,7 +9,7 @@
  *      before GDBus starts its worker thread, so every thread inherits the
  *      mask): any of them ends the loop with exit status 0;
  *   2. the QEMU socket (transport.c), read only while guest traffic is not
- *      held back for a migration Load;
+ *      held back for a migration Load (--dbus-incoming);
  *   3. libslirp's host sockets (slirp_pollfds_fill);
  *   4. the default GMainContext's descriptors, which carry D-Bus.
  *
@@ -25,9 +25,20 @@
  * next, before the poll: one system call, and one wake-up of QEMU, per
  * iteration rather than per frame.
  *
+ * Held guest traffic is released by a successful Load (vmstate.c), by the
+ * loss of the bus (dbus.c), or here: QEMU calls Load during the incoming
+ * migration, before the guest runs, so a guest frame waiting on the socket
+ * means no Load is coming (stock libvirt after a daemon restart starts the
+ * helper with --dbus-incoming but saved no state for it).  While held, the
+ * socket is only watched (TRANSPORT_INPUT_WATCH) until a frame waits; then,
+ * LOOP_INCOMING_GRACE_MS later, the loop goes on with fresh state, logged
+ * once.  Measuring from the first frame rather than from start-up leaves a
+ * long restore (gigabytes of RAM read from disk) all the time it needs.
+ *
  * After poll, libslirp and the QEMU socket are served before GLib dispatch,
- * because a D-Bus Load may replace the libslirp instance; netstack.c
- * ignores poll results that belong to a replaced instance.
+ * so that the poll results are used before a D-Bus handler changes the
+ * stack (netstack.c also ignores results that belong to an instance that
+ * is no longer the running one).
  */
 #include "loop.h"
 
@@ -50,6 +61,7 @@ struct HelperLoop {
     bool quit;
     int exit_code;
     gint64 next_peer_check;
+    gint64 held_frame_ms; /* when a guest frame was first seen held, 0: not yet */
 };
 
 /**
@@ -92,6 +104,33 @@ HelperLoop *loop_new(HelperTransport *transport, GError **error)
 void loop_attach_netstack(HelperLoop *loop, HelperNetstack *ns)
 {
     loop->ns = ns;
+}
+
+/**
+ * loop_signal_fd() - the signalfd of the termination signals
+ * @loop: the loop
+ *
+ * For start-up code that waits (the D-Bus connection): it polls this
+ * descriptor for input, without reading it, to stop waiting on a signal.
+ *
+ * Return: the descriptor, owned by @loop
+ */
+int loop_signal_fd(const HelperLoop *loop)
+{
+    return loop->signal_fd;
+}
+
+/**
+ * loop_signal_pending() - whether a termination signal is waiting
+ * @loop: the loop
+ *
+ * Return: true if SIGTERM, SIGINT or SIGHUP arrived and was not read yet
+ */
+bool loop_signal_pending(const HelperLoop *loop)
+{
+    GPollFD p = { .fd = loop->signal_fd, .events = G_IO_IN };
+
+    return g_poll(&p, 1, 0) == 1 && (p.revents & G_IO_IN);
 }
 
 /**
@@ -148,6 +187,46 @@ static void loop_read_signals(HelperLoop *loop)
     }
 }
 
+/**
+ * loop_input_mode() - what to do with QEMU's socket this iteration
+ * @loop: the loop
+ *
+ * Return: read frames unless traffic is held; while held, watch for the
+ * guest's first frame, then stop watching
+ */
+static TransportInput loop_input_mode(const HelperLoop *loop)
+{
+    if (!netstack_is_waiting(loop->ns))
+        return TRANSPORT_INPUT_READ;
+    return loop->held_frame_ms ? TRANSPORT_INPUT_HOLD : TRANSPORT_INPUT_WATCH;
+}
+
+/**
+ * loop_check_held_traffic() - release held guest traffic if no Load came
+ * @loop: the loop
+ * @now: netstack_now_ms()
+ *
+ * Return: the deadline at which held traffic will be released, or -1
+ */
+static gint64 loop_check_held_traffic(HelperLoop *loop, gint64 now)
+{
+    if (!netstack_is_waiting(loop->ns))
+        return -1;
+    if (!loop->held_frame_ms) {
+        if (!transport_input_waiting(loop->transport))
+            return -1;
+        loop->held_frame_ms = now;
+        log_debug("The guest sent a frame while migration state is awaited");
+    }
+    if (now < loop->held_frame_ms + LOOP_INCOMING_GRACE_MS)
+        return loop->held_frame_ms + LOOP_INCOMING_GRACE_MS;
+    log_warn("No migration state was loaded within %d ms of the guest's first frame; "
+             "going on with fresh network state",
+             LOOP_INCOMING_GRACE_MS);
+    netstack_set_waiting(loop->ns, false);
+    return -1;
+}
+
 static gint64 loop_min_timeout(gint64 a, gint64 b)
 {
     if (a < 0)
@@ -164,12 +243,14 @@ static gint64 loop_min_timeout(gint64 a, gint64 b)
 static void loop_iterate(HelperLoop *loop)
 {
     GArray *fds = loop->pollfds;
-    bool traffic = !netstack_is_waiting(loop->ns);
+    TransportInput input = loop_input_mode(loop);
+    bool traffic = input == TRANSPORT_INPUT_READ;
     bool peer_checks = transport_wants_peer_checks(loop->transport);
     guint32 slirp_timeout = UINT32_MAX;
     gint glib_timeout = -1;
     gint max_priority = 0;
     gint64 timeout = -1;
+    gint64 held_deadline;
     gint64 now;
     guint glib_start;
     gint glib_n = 0;
@@ -185,7 +266,7 @@ static void loop_iterate(HelperLoop *loop)
     g_array_set_size(fds, 0);
     GPollFD sig = { .fd = loop->signal_fd, .events = G_IO_IN };
     g_array_append_val(fds, sig);
-    transport_add_pollfds(loop->transport, fds, traffic);
+    transport_add_pollfds(loop->transport, fds, input);
     if (traffic)
         netstack_add_pollfds(loop->ns, fds, &slirp_timeout);
 
@@ -211,6 +292,9 @@ static void loop_iterate(HelperLoop *loop)
         if (deadline >= 0)
             timeout = loop_min_timeout(timeout, MAX(0, deadline - now));
     }
+    held_deadline = loop_check_held_traffic(loop, now);
+    if (held_deadline >= 0)
+        timeout = loop_min_timeout(timeout, held_deadline - now);
     if (peer_checks) {
         if (loop->next_peer_check == 0)
             loop->next_peer_check = now + LOOP_PEER_CHECK_MS;
@@ -237,6 +321,7 @@ static void loop_iterate(HelperLoop *loop)
     }
 
     now = netstack_now_ms();
+    loop_check_held_traffic(loop, now);
     if (peer_checks && now >= loop->next_peer_check) {
         loop->next_peer_check = now + LOOP_PEER_CHECK_MS;
         if (transport_check_peer(loop->transport) == TRANSPORT_PEER_GONE && !loop->quit) {

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         goto fail;
 
     if (cfg.dbus_address) {
-        bus = dbusmodule_connect(&cfg, ns, transport, &error);
+        bus = dbusmodule_connect(&cfg, ns, transport, loop_signal_fd(loop), &error);
         if (!bus)
             goto fail;
     }
@@ -137,6 +137,11 @@ int main(int argc, char **argv)
     return status;
 
 fail:
+    /* a signal that ended a wait (for the bus) is a stop, not a failure */
+    if (loop && loop_signal_pending(loop)) {
+        log_info("Received a signal during start-up; exiting");
+        return 0;
+    }
     log_error("%s", error->message);
     return 1;
 }

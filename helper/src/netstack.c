@@ -14,23 +14,41 @@
  * A "NetstackInstance" wraps one Slirp.  There is normally one, but loading
  * migration state needs a second: libslirp 4.7 reads an empty or truncated
  * state as success and applies records as it reads them, so a bad blob
- * would leave a half-loaded stack.  netstack_load_state() therefore loads
- * into a fresh instance, checks that libslirp succeeded and consumed exactly
- * the bytes given, and only then swaps it in and frees the old one; the host
- * forwards are re-created on the new instance afterwards (their ports were
- * held by the old one).  The callbacks get the instance, not the Slirp, as
- * their opaque pointer, so timers created during a load belong to the right
- * stack.
+ * would leave a half-loaded stack.  netstack_load_state() therefore first
+ * loads into a fresh probe instance (without host forwards) and checks that
+ * libslirp succeeded and consumed exactly the bytes given; only then does it
+ * load the same bytes into the running instance, as QEMU does with its own,
+ * and frees the probe.  The running instance keeps its host-forward
+ * listeners throughout: closing and binding them again would let a local
+ * process take a port in between.  The callbacks get the instance, not the
+ * Slirp, as their opaque pointer, so timers the probe creates die with it.
  *
  * Host forwards are kept in a table with ids so D-Bus callers can list and
  * remove them; libslirp itself has no way to enumerate them.
+ *
+ * TCP forward listeners are libslirp's sockets, and it listens with a
+ * backlog of 1, so a forwarded service refused concurrent clients.
+ * Neither libslirp 4.7 nor 4.8 can adopt a listening socket made by the
+ * caller, so netstack_find_listener() finds libslirp's among the sockets it
+ * asks to have polled (matching address, port and SO_ACCEPTCONN) and calls
+ * listen() on it again with NETSTACK_LISTEN_BACKLOG, which Linux applies to
+ * the listening socket as it is.  Knowing the listeners also stops a spin:
+ * when libslirp's accept() fails for want of descriptors (EMFILE) the
+ * connection stays queued and the listener stays readable, so every poll
+ * would return at once.  After a readable listener, netstack_dispatch()
+ * checks that a descriptor can still be had; if not, listeners are left
+ * out of the poll for NETSTACK_ACCEPT_PAUSE_MS (logged once per episode),
+ * and the queued clients wait in the backlog until descriptors are free.
  */
 #include "netstack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <slirp/libslirp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "sandbox.h"
@@ -64,6 +82,8 @@ struct HelperNetstack {
     guint next_forward_id;
     bool waiting;
     bool seen_traffic;
+    gint64 accept_paused_until; /* ms; listeners not polled before it */
+    bool accept_pause_logged;   /* this episode of descriptor exhaustion */
     HelperPrefilter *prefilter; /* guest frames pass it before slirp_input */
 };
 
@@ -470,10 +490,44 @@ const PrefilterStats *netstack_prefilter_stats(const HelperNetstack *ns)
     return prefilter_stats(ns->prefilter);
 }
 
+typedef struct {
+    HelperNetstack *ns; /* NULL: no listener bookkeeping (netstack_find_listener()) */
+    GArray *pollfds;
+    bool accept_paused;
+} NetstackPollCtx;
+
+/**
+ * netstack_forward_by_fd() - the TCP forward whose listener is @fd
+ * @ns: the netstack
+ * @fd: a descriptor libslirp polls
+ *
+ * Return: the rule, or NULL
+ */
+static NetstackForward *netstack_forward_by_fd(HelperNetstack *ns, int fd)
+{
+    for (guint i = 0; i < ns->forwards->len; i++) {
+        NetstackForward *e = &g_array_index(ns->forwards, NetstackForward, i);
+
+        if (e->listen_fd == fd)
+            return e;
+    }
+    return NULL;
+}
+
+/* implements SlirpAddPollCb */
 static int netstack_add_poll_cb(int fd, int events, void *opaque)
 {
-    GArray *pollfds = opaque;
+    NetstackPollCtx *ctx = opaque;
+    GArray *pollfds = ctx->pollfds;
+    NetstackForward *listener = ctx->ns ? netstack_forward_by_fd(ctx->ns, fd) : NULL;
     GPollFD p = { .fd = fd, .events = 0 };
+
+    if (listener) {
+        listener->poll_idx = -1;
+        if (ctx->accept_paused)
+            return -1; /* not polled: libslirp sees no events */
+        listener->poll_idx = (int)pollfds->len;
+    }
 
     if (events & SLIRP_POLL_IN)
         p.events |= G_IO_IN;
@@ -489,6 +543,7 @@ static int netstack_add_poll_cb(int fd, int events, void *opaque)
     return (int)pollfds->len - 1;
 }
 
+/* implements SlirpGetREventsCb */
 static int netstack_get_revents_cb(int idx, void *opaque)
 {
     GArray *pollfds = opaque;
@@ -520,8 +575,44 @@ static int netstack_get_revents_cb(int idx, void *opaque)
  */
 void netstack_add_pollfds(HelperNetstack *ns, GArray *pollfds, guint32 *timeout_ms)
 {
+    NetstackPollCtx ctx = { ns, pollfds, netstack_now_ms() < ns->accept_paused_until };
+
     ns->filled = ns->inst;
-    slirp_pollfds_fill(ns->inst->slirp, timeout_ms, netstack_add_poll_cb, pollfds);
+    slirp_pollfds_fill(ns->inst->slirp, timeout_ms, netstack_add_poll_cb, &ctx);
+}
+
+/**
+ * netstack_check_accepts() - pause the listeners if descriptors ran out
+ * @ns: the netstack
+ * @pollfds: the poll results libslirp has just acted on
+ *
+ * A listener that was readable and whose accept() failed for want of a
+ * descriptor is readable again at once: see the top of the file.
+ */
+static void netstack_check_accepts(HelperNetstack *ns, const GArray *pollfds)
+{
+    for (guint i = 0; i < ns->forwards->len; i++) {
+        NetstackForward *e = &g_array_index(ns->forwards, NetstackForward, i);
+        int probe;
+
+        if (e->listen_fd < 0 || e->poll_idx < 0 || (guint)e->poll_idx >= pollfds->len ||
+            !(g_array_index(pollfds, GPollFD, e->poll_idx).revents & G_IO_IN))
+            continue;
+        probe = fcntl(e->listen_fd, F_DUPFD_CLOEXEC, 0);
+        if (probe >= 0) {
+            close(probe);
+            ns->accept_pause_logged = false;
+            continue;
+        }
+        if (errno != EMFILE && errno != ENFILE)
+            continue;
+        ns->accept_paused_until = netstack_now_ms() + NETSTACK_ACCEPT_PAUSE_MS;
+        if (!ns->accept_pause_logged)
+            log_warn("Out of descriptors: host connections to forwards wait in the backlog "
+                     "until some are free");
+        ns->accept_pause_logged = true;
+        return;
+    }
 }
 
 /**
@@ -537,6 +628,7 @@ void netstack_dispatch(HelperNetstack *ns, GArray *pollfds, bool poll_failed)
         return;
     slirp_pollfds_poll(ns->inst->slirp, poll_failed, netstack_get_revents_cb, pollfds);
     ns->filled = NULL;
+    netstack_check_accepts(ns, pollfds);
 }
 
 /**
@@ -547,7 +639,7 @@ void netstack_dispatch(HelperNetstack *ns, GArray *pollfds, bool poll_failed)
  */
 gint64 netstack_next_deadline_ms(const HelperNetstack *ns)
 {
-    gint64 deadline = -1;
+    gint64 deadline = ns->accept_paused_until > netstack_now_ms() ? ns->accept_paused_until : -1;
 
     for (guint i = 0; i < ns->timers->len; i++) {
         const NetstackTimer *timer = g_ptr_array_index(ns->timers, i);
@@ -616,11 +708,81 @@ bool netstack_seen_traffic(const HelperNetstack *ns)
 }
 
 /**
+ * netstack_same_address() - whether two socket addresses name the same
+ * IPv4 or IPv6 address and port
+ * @a: one
+ * @b: the other
+ *
+ * Return: true if equal
+ */
+static bool netstack_same_address(const struct sockaddr_storage *a,
+                                  const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return false;
+}
+
+/**
+ * netstack_find_listener() - find libslirp's listening socket of a TCP rule
+ * and give it a real backlog
+ * @ns: the netstack
+ * @fwd: a TCP forward libslirp has just started listening for
+ *
+ * See the top of the file.  A socket that cannot be found (a libslirp that
+ * works differently) only loses the larger backlog and the accept pause.
+ *
+ * Return: the descriptor, or -1
+ */
+static int netstack_find_listener(HelperNetstack *ns, const HostForward *fwd)
+{
+    g_autoptr(GArray) fds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    NetstackPollCtx ctx = { NULL, fds, false };
+    guint32 timeout = UINT32_MAX;
+
+    slirp_pollfds_fill(ns->inst->slirp, &timeout, netstack_add_poll_cb, &ctx);
+    ns->filled = NULL; /* the indices just handed out are not the loop's */
+    for (guint i = 0; i < fds->len; i++) {
+        int fd = g_array_index(fds, GPollFD, i).fd;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int listening = 0;
+        socklen_t optlen = sizeof(listening);
+
+        if (!(g_array_index(fds, GPollFD, i).events & G_IO_IN) ||
+            getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+            !netstack_same_address(&ss, &fwd->host) ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 || !listening)
+            continue;
+        if (listen(fd, NETSTACK_LISTEN_BACKLOG) != 0)
+            log_warn("Cannot raise the backlog of the listener for a forward: %s",
+                     g_strerror(errno));
+        return fd;
+    }
+    log_debug("No listening socket found for a host forward");
+    return -1;
+}
+
+/**
  * netstack_add_forward() - forward a host port into the guest
  * @ns: the netstack
  * @fwd: the forward
- * @error: PORT_IN_USE (also for a duplicate rule), BAD_ADDRESS, NOT_ALLOWED or
- *         FAILED; the message says why but does not repeat the spec
+ * @error: PORT_IN_USE (also for a duplicate rule), BAD_ADDRESS, NOT_ALLOWED
+ *         (also beyond NETSTACK_FORWARDS_MAX rules) or FAILED; the message
+ *         says why but does not repeat the spec
  *
  * Return: the new rule's id (never 0), or 0 on failure
  */
@@ -628,6 +790,11 @@ guint netstack_add_forward(HelperNetstack *ns, const HostForward *fwd, GError **
 {
     NetstackForward entry = { 0 };
 
+    if (ns->forwards->len >= NETSTACK_FORWARDS_MAX) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
+                    "the helper already has %d forward rules, its limit", NETSTACK_FORWARDS_MAX);
+        return 0;
+    }
     for (guint i = 0; i < ns->forwards->len; i++) {
         if (forward_host_same_listener(&g_array_index(ns->forwards, NetstackForward, i).fwd, fwd)) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_PORT_IN_USE,
@@ -641,6 +808,8 @@ guint netstack_add_forward(HelperNetstack *ns, const HostForward *fwd, GError **
 
     entry.id = ns->next_forward_id++;
     entry.fwd = *fwd;
+    entry.listen_fd = fwd->proto == FORWARD_TCP ? netstack_find_listener(ns, fwd) : -1;
+    entry.poll_idx = -1;
     g_array_append_val(ns->forwards, entry);
     return entry.id;
 }
@@ -754,7 +923,8 @@ static ssize_t netstack_load_read_cb(void *buf, size_t len, void *opaque)
  * @error: NETSTACK_ERROR_BAD_STATE saying what is wrong
  *
  * Nothing changes unless libslirp accepts the whole stream and reads exactly
- * @len bytes.  Host forwards are moved to the new stack.
+ * @len bytes (checked on a probe instance first).  Host forwards, and
+ * their listening sockets, stay as they are.
  *
  * Return: true on success
  */
@@ -762,13 +932,13 @@ bool netstack_load_state(HelperNetstack *ns, int version, const guint8 *data, si
                          GError **error)
 {
     NetstackLoadCtx ctx = { data, len, 0, false };
-    NetstackInstance *fresh = netstack_instance_new(ns, error);
-    NetstackInstance *old;
+    NetstackInstance *probe = netstack_instance_new(ns, error);
     int ret;
 
-    if (!fresh)
+    if (!probe)
         return false;
-    ret = slirp_state_load(fresh->slirp, version, netstack_load_read_cb, &ctx);
+    ret = slirp_state_load(probe->slirp, version, netstack_load_read_cb, &ctx);
+    netstack_instance_free(probe);
     if (ret < 0 || ctx.overrun || ctx.off != len) {
         if (ret < 0)
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
@@ -779,24 +949,18 @@ bool netstack_load_state(HelperNetstack *ns, int version, const guint8 *data, si
         else
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE,
                         "The state has %zu unexpected trailing bytes", len - ctx.off);
-        netstack_instance_free(fresh);
         return false;
     }
 
-    old = ns->inst;
-    ns->inst = fresh;
-    netstack_instance_free(old);
-
-    for (guint i = 0; i < ns->forwards->len;) {
-        NetstackForward *entry = &g_array_index(ns->forwards, NetstackForward, i);
-        g_autoptr(GError) local = NULL;
-
-        if (!netstack_listen_forward(ns, &entry->fwd, &local)) {
-            log_warn("Dropping forward rule %u after loading state: %s", entry->id, local->message);
-            g_array_remove_index(ns->forwards, i);
-            continue;
-        }
-        i++;
+    /* the probe took it whole: the running stack takes the same bytes */
+    ctx = (NetstackLoadCtx){ data, len, 0, false };
+    ret = slirp_state_load(ns->inst->slirp, version, netstack_load_read_cb, &ctx);
+    if (ret < 0 || ctx.overrun || ctx.off != len) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_FAILED,
+                    "libslirp failed to load into the running stack a state it accepted "
+                    "before (%s)",
+                    ret < 0 ? g_strerror(-ret) : "read a different length");
+        return false;
     }
     return true;
 }

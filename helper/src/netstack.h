@@ -26,9 +26,20 @@ typedef enum {
     NETSTACK_ERROR_LAST,
 } NetstackError;
 
+/* at most this many host forward rules (each holds a listening socket) */
+#define NETSTACK_FORWARDS_MAX 256
+
+/* the backlog of TCP forward listeners (libslirp itself listens with 1) */
+#define NETSTACK_LISTEN_BACKLOG 128
+/* how long listeners are not polled after an accept failed for want of
+ * descriptors */
+#define NETSTACK_ACCEPT_PAUSE_MS 250
+
 typedef struct {
     guint id;
     HostForward fwd;
+    int listen_fd; /* libslirp's listening socket of a TCP rule, else -1 */
+    int poll_idx;  /* its index in the poll array this iteration, else -1 */
 } NetstackForward;
 
 typedef struct {

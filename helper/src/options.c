@@ -80,6 +80,7 @@ typedef enum {
     OPT_DBUS_ADDRESS,
     OPT_DBUS_ID,
     OPT_DBUS_INCOMING,
+    OPT_DBUS_CONTROL_UID,
     OPT_LOG_FILE,
     OPT_EXIT_WITH_PARENT,
     OPT_SANDBOX,
@@ -126,6 +127,7 @@ static const char *const options_names[] = {
     [OPT_DBUS_ADDRESS] = "--dbus-address",
     [OPT_DBUS_ID] = "--dbus-id",
     [OPT_DBUS_INCOMING] = "--dbus-incoming",
+    [OPT_DBUS_CONTROL_UID] = "--dbus-control-uid",
     [OPT_LOG_FILE] = "--log-file",
     [OPT_EXIT_WITH_PARENT] = "--exit-with-parent",
     [OPT_SANDBOX] = "--sandbox",
@@ -180,6 +182,7 @@ static const struct option options_long[] = {
     { "dbus-address", required_argument, NULL, OPT_DBUS_ADDRESS },
     { "dbus-id", required_argument, NULL, OPT_DBUS_ID },
     { "dbus-incoming", no_argument, NULL, OPT_DBUS_INCOMING },
+    { "dbus-control-uid", required_argument, NULL, OPT_DBUS_CONTROL_UID },
     { "log-file", required_argument, NULL, OPT_LOG_FILE },
     { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
     { "sandbox", required_argument, NULL, OPT_SANDBOX },
@@ -280,6 +283,7 @@ const char *options_usage(void)
            "  --hostfwd=PROTO:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT  (repeatable)\n"
            "  --guestfwd=tcp:[GUESTADDR]:GUESTPORT-unix:PATH             (repeatable)\n"
            "  --dbus-address=ADDR --dbus-id=ID [--dbus-incoming]\n"
+           "  --dbus-control-uid=UID    this user may use the control interface, as root may\n"
            "  --sandbox=on|off          confine the helper once started (default on; off only\n"
            "                            for debugging)\n"
            "  --seccomp=kill|log|off    a system call outside the allowlist kills the helper\n"
@@ -306,6 +310,7 @@ void options_init(HelperConfig *cfg)
     cfg->sandbox = true;
     cfg->seccomp = HELPER_SECCOMP_KILL;
     cfg->max_fds = OPTIONS_MAX_FDS_DEFAULT;
+    cfg->dbus_control_uid = -1;
     cfg->hostfwds = g_array_new(FALSE, TRUE, sizeof(HostForward));
     cfg->guestfwds = g_array_new(FALSE, TRUE, sizeof(GuestForward));
     g_array_set_clear_func(cfg->guestfwds, (GDestroyNotify)forward_guest_clear);
@@ -879,6 +884,18 @@ static bool options_resolve(HelperConfig *cfg, const OptionsRaw *raw, GError **e
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "Option '--dbus-incoming' needs '--dbus-address'");
         return false;
+    }
+    if ((v = raw->value[OPT_DBUS_CONTROL_UID])) {
+        unsigned long uid;
+
+        if (!options_parse_uint(v, G_MAXUINT32 - 1, &uid))
+            return options_bad(error, OPT_DBUS_CONTROL_UID, v, "must be a numeric user id");
+        if (!cfg->dbus_address) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                        "Option '--dbus-control-uid' needs '--dbus-address'");
+            return false;
+        }
+        cfg->dbus_control_uid = (gint64)uid;
     }
 
     if (!options_resolve_confinement(cfg, raw, error))

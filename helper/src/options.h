@@ -91,6 +91,7 @@ typedef struct {
     char *dbus_address;
     char *dbus_id;
     bool dbus_incoming;
+    gint64 dbus_control_uid; /* --dbus-control-uid, -1: none (only uid 0 controls) */
 
     /* confinement (sandbox.c, seccomp.c, prefilter.c) */
     bool sandbox;              /* --sandbox=on|off, default on */

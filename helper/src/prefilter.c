@@ -25,7 +25,8 @@
  *    CVE) is never used.
  *
  * It also marks packets that may make libslirp open a host socket (a TCP
- * SYN, any UDP datagram except BOOTP and TFTP, an ICMP echo request): the
+ * SYN, any UDP datagram except those libslirp answers itself, an ICMP echo
+ * request): the
  * glue prefilter_apply() refuses those, as PREFILTER_FLOW_LIMIT, while the
  * sandbox says descriptors are nearly exhausted (sandbox_flow_allowed()).
  * This caps concurrent guest connections below --max-fds, which libslirp
@@ -48,6 +49,7 @@
 #define PREFILTER_UDP_HLEN 8
 #define PREFILTER_TFTP_PORT 69
 #define PREFILTER_BOOTP_PORT 67
+#define PREFILTER_DHCPV6_PORT 547
 
 #define PREFILTER_PROTO_ICMP 1
 #define PREFILTER_PROTO_TCP 6
@@ -58,6 +60,10 @@
 #define PREFILTER_TCP_SYN 0x02
 #define PREFILTER_TCP_ACK 0x10
 #define PREFILTER_TCP_URG 0x20
+
+/* ff02::1:2, All_DHCP_Relay_Agents_and_Servers (RFC 8415) */
+static const guint8 prefilter_all_dhcp6[16] = { 0xff, 0x02, 0, 0, 0, 0, 0, 0,
+                                                0,    0,    0, 0, 0, 1, 0, 2 };
 
 struct HelperPrefilter {
     PrefilterConfig config;
@@ -140,14 +146,23 @@ static PrefilterVerdict prefilter_check_tcp(const guint8 *l4, size_t l4_len, siz
  * @l4: the UDP header
  * @l4_len: bytes from it to the end of the IP payload
  * @to_vhost: the destination is the virtual host
+ * @dhcp_port: the DHCP server port of the IP version (67, or 547 for DHCPv6)
+ * @to_dhcp_server: the destination is one libslirp answers DHCP on: the
+ *                  virtual host, or the version's DHCP broadcast or
+ *                  multicast address
  * @fragment: the first fragment of a larger datagram (its UDP length
  *            counts bytes in later fragments)
  * @info: new_flow is set
  *
+ * Only what libslirp answers itself opens no host socket: DHCP to
+ * @to_dhcp_server and TFTP to the virtual host (udp.c, udp6.c).  The same
+ * ports anywhere else are NAT'd like any datagram, and count as new flows.
+ *
  * Return: PREFILTER_PASS, PREFILTER_MALFORMED or PREFILTER_TFTP_OFF
  */
 static PrefilterVerdict prefilter_check_udp(const PrefilterConfig *pc, const guint8 *l4,
-                                            size_t l4_len, bool to_vhost, bool fragment,
+                                            size_t l4_len, bool to_vhost, guint16 dhcp_port,
+                                            bool to_dhcp_server, bool fragment,
                                             PrefilterInfo *info)
 {
     guint16 ulen, dport;
@@ -163,7 +178,7 @@ static PrefilterVerdict prefilter_check_udp(const PrefilterConfig *pc, const gui
             return PREFILTER_TFTP_OFF;
         return PREFILTER_PASS; /* answered by libslirp itself, no socket */
     }
-    info->new_flow = dport != PREFILTER_BOOTP_PORT;
+    info->new_flow = !(dport == dhcp_port && to_dhcp_server);
     return PREFILTER_PASS;
 }
 
@@ -203,7 +218,9 @@ static PrefilterVerdict prefilter_check_ipv4(const PrefilterConfig *pc, const gu
     case PREFILTER_PROTO_TCP:
         return prefilter_check_tcp(ip + ihl, total - ihl, FRAME_ETH_HLEN + ihl, info);
     case PREFILTER_PROTO_UDP:
-        return prefilter_check_udp(pc, ip + ihl, total - ihl, to_vhost, (frag & 0x2000) != 0, info);
+        return prefilter_check_udp(pc, ip + ihl, total - ihl, to_vhost, PREFILTER_BOOTP_PORT,
+                                   to_vhost || memcmp(ip + 16, "\xff\xff\xff\xff", 4) == 0,
+                                   (frag & 0x2000) != 0, info);
     case PREFILTER_PROTO_ICMP:
         info->new_flow = total - ihl >= 1 && ip[ihl] == 8; /* echo request */
         return PREFILTER_PASS;
@@ -242,7 +259,10 @@ static PrefilterVerdict prefilter_check_ipv6(const PrefilterConfig *pc, const gu
         return prefilter_check_tcp(ip + PREFILTER_IP6_HLEN, plen,
                                    FRAME_ETH_HLEN + PREFILTER_IP6_HLEN, info);
     case PREFILTER_PROTO_UDP:
-        return prefilter_check_udp(pc, ip + PREFILTER_IP6_HLEN, plen, to_vhost, false, info);
+        return prefilter_check_udp(pc, ip + PREFILTER_IP6_HLEN, plen, to_vhost,
+                                   PREFILTER_DHCPV6_PORT,
+                                   to_vhost || memcmp(ip + 24, prefilter_all_dhcp6, 16) == 0,
+                                   false, info);
     case PREFILTER_PROTO_ICMP6:
         info->new_flow = plen >= 1 && ip[PREFILTER_IP6_HLEN] == 128; /* echo request */
         return PREFILTER_PASS;

@@ -35,6 +35,13 @@
  * an idle datagram socket that reports nothing at all, the periodic
  * sock_diag peer query (sockdiag.c) that the loop runs once a second.
  *
+ * While guest traffic is held for a migration Load (loop.c), the loop asks
+ * for TRANSPORT_INPUT_WATCH until a frame is waiting: the socket is polled
+ * for input but not read, so the frame stays queued in the kernel for
+ * later and transport_input_waiting() tells the loop that the guest runs;
+ * then TRANSPORT_INPUT_HOLD stops watching (a readable socket would wake
+ * every poll).
+ *
  * With --socket-path the helper listens and serves the first QEMU that
  * connects; later connections are accepted and closed at once.  When the
  * served connection ends the helper is done, as with --fd.
@@ -87,6 +94,8 @@ struct HelperTransport {
     /* positions in the loop's pollfd array, -1 if not added */
     int fd_index;
     int listen_index;
+    TransportInput input;    /* as asked by the last transport_add_pollfds() */
+    bool input_waiting;      /* a frame was seen waiting with TRANSPORT_INPUT_WATCH */
 
     /* datagram receive batch */
     guint8 *rx_bufs;
@@ -340,10 +349,12 @@ const TransportStats *transport_stats(const HelperTransport *t)
  * transport_add_pollfds() - append the descriptors the loop must watch
  * @t: the transport
  * @pollfds: the loop's GArray of GPollFD
- * @want_input: false while guest traffic is held back (waiting for a Load)
+ * @input: whether to read guest frames, only watch for one, or neither
+ *         (while guest traffic is held back for a Load)
  */
-void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input)
+void transport_add_pollfds(HelperTransport *t, GArray *pollfds, TransportInput input)
 {
+    t->input = input;
     t->fd_index = -1;
     t->listen_index = -1;
     if (t->listen_fd >= 0) {
@@ -355,7 +366,7 @@ void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input)
     if (t->fd >= 0) {
         GPollFD p = { .fd = t->fd, .events = 0 };
 
-        if (want_input)
+        if (input != TRANSPORT_INPUT_HOLD)
             p.events |= G_IO_IN;
         if (t->tx_len > 0)
             p.events |= G_IO_OUT;
@@ -634,6 +645,18 @@ static void transport_accept(HelperTransport *t)
 }
 
 /**
+ * transport_input_waiting() - whether a guest frame was seen waiting
+ * @t: the transport
+ *
+ * Return: true once a poll with TRANSPORT_INPUT_WATCH found the socket
+ * readable (the guest has sent something); stays true
+ */
+bool transport_input_waiting(const HelperTransport *t)
+{
+    return t->input_waiting;
+}
+
+/**
  * transport_dispatch() - act on the poll results for the transport's fds
  * @t: the transport
  * @pollfds: the loop's array after poll
@@ -654,6 +677,10 @@ TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, Fr
 
         if ((revents & G_IO_OUT) && transport_flush(t) == TRANSPORT_PEER_GONE)
             return TRANSPORT_PEER_GONE;
+        if (t->input == TRANSPORT_INPUT_WATCH && (revents & G_IO_IN)) {
+            t->input_waiting = true;
+            revents &= (gushort)~G_IO_IN;
+        }
         if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
             TransportStatus status = t->kind == TRANSPORT_DGRAM
                                          ? transport_read_dgram(t, func, opaque)

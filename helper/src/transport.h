@@ -21,6 +21,14 @@ typedef enum {
     TRANSPORT_STATUS_LAST,
 } TransportStatus;
 
+/* what the loop wants from QEMU's socket this iteration */
+typedef enum {
+    TRANSPORT_INPUT_READ,  /* read and deliver guest frames */
+    TRANSPORT_INPUT_WATCH, /* note that a frame is waiting, but leave it there */
+    TRANSPORT_INPUT_HOLD,  /* do not watch for frames at all */
+    TRANSPORT_INPUT_LAST,
+} TransportInput;
+
 typedef struct {
     guint64 rx_frames;
     guint64 rx_bytes;
@@ -39,7 +47,8 @@ HelperTransport *transport_new_listen(const char *path, guint mtu, GError **erro
 void transport_free(HelperTransport *t);
 TransportKind transport_kind(const HelperTransport *t);
 const char *transport_kind_name(TransportKind kind);
-void transport_add_pollfds(HelperTransport *t, GArray *pollfds, bool want_input);
+void transport_add_pollfds(HelperTransport *t, GArray *pollfds, TransportInput input);
+bool transport_input_waiting(const HelperTransport *t);
 TransportStatus transport_dispatch(HelperTransport *t, const GArray *pollfds, FrameFunc func,
                                    void *opaque);
 TransportStatus transport_send(HelperTransport *t, const guint8 *frame, size_t len);

@@ -15,12 +15,19 @@
  * helper can produce and restore (no guest-forward socket records, which
  * would need callback-based guest forwards this helper does not create;
  * 131 bytes; BOOTP "allocated" flags 0 or 1).  Then netstack_load_state()
- * loads into a fresh libslirp instance and swaps it in only if libslirp
- * succeeded and consumed exactly the payload.  A rejected Load changes
- * nothing and replies with a D-Bus error saying why.
+ * loads into a fresh probe instance and, only if libslirp succeeded and
+ * consumed exactly the payload, into the running stack, whose host-forward
+ * listeners stay open.  A rejected Load changes nothing and replies with a
+ * D-Bus error saying why.
  *
- * Policy: Load is accepted only with --dbus-incoming and only until one
- * has succeeded; until then guest traffic is held (netstack_set_waiting()).
+ * Policy (vmstate_load_allowed()): one Load is accepted, with or without
+ * --dbus-incoming, as long as no guest frame has reached the stack: stock
+ * libvirt 11.3 restores a saved VM without --dbus-incoming, yet QEMU still
+ * calls Load before the guest runs; and after the guest has talked, a Load
+ * would throw away its live connections and leases (whoever sends it: QEMU
+ * too is only a peer on the bus).  With --dbus-incoming guest traffic is
+ * held until then (netstack_set_waiting(); loop.c lets it go on with fresh
+ * state if no Load comes, see docs/helper-interface.md).
  */
 #include "vmstate.h"
 
@@ -38,7 +45,6 @@ struct HelperVmstate {
     GDBusNodeInfo *node;
     guint registration;
     char *id;
-    bool incoming;
     bool loaded;
     HelperNetstack *ns;
 };
@@ -149,6 +155,29 @@ GBytes *vmstate_envelope_seal(guint32 version, GBytes *payload, GError **error)
 }
 
 /**
+ * vmstate_load_allowed() - whether a Load may replace the state now
+ * @loaded: a Load has succeeded already
+ * @seen_traffic: a guest frame has reached the network stack
+ * @error: NETSTACK_ERROR_NOT_ALLOWED saying why not
+ *
+ * Return: true if the Load may proceed to the validation of its blob
+ */
+bool vmstate_load_allowed(bool loaded, bool seen_traffic, GError **error)
+{
+    if (loaded) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
+                    "The state was already loaded once");
+        return false;
+    }
+    if (seen_traffic) {
+        g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
+                    "The guest has already exchanged traffic; state is only loaded before that");
+        return false;
+    }
+    return true;
+}
+
+/**
  * vmstate_save() - handle Save()
  * @vm: the exported object
  * @inv: the call
@@ -190,15 +219,10 @@ static void vmstate_load(HelperVmstate *vm, GVariant *params, GDBusMethodInvocat
     gsize len = 0;
     const guint8 *blob = g_variant_get_fixed_array(arg, &len, 1);
 
-    if (!vm->incoming) {
-        g_set_error(&error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
-                    "Load is only accepted by a helper started with --dbus-incoming");
-    } else if (vm->loaded) {
-        g_set_error(&error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED,
-                    "The state was already loaded once");
-    } else if (vmstate_envelope_open(blob, len, (guint32)slirp_state_version(), &payload,
-                                     &payload_len, &error) &&
-               netstack_load_state(vm->ns, slirp_state_version(), payload, payload_len, &error)) {
+    if (vmstate_load_allowed(vm->loaded, netstack_seen_traffic(vm->ns), &error) &&
+        vmstate_envelope_open(blob, len, (guint32)slirp_state_version(), &payload, &payload_len,
+                              &error) &&
+        netstack_load_state(vm->ns, slirp_state_version(), payload, payload_len, &error)) {
         vm->loaded = true;
         netstack_set_waiting(vm->ns, false);
         log_info("Loaded %zu bytes of network state; guest traffic enabled", (size_t)len);
@@ -244,7 +268,7 @@ static const GDBusInterfaceVTable vmstate_vtable = {
 /**
  * vmstate_export() - put org.qemu.VMState1 on the bus at /org/qemu/VMState1
  * @conn: the bus connection
- * @cfg: the configuration (dbus_id, dbus_incoming); must outlive the object
+ * @cfg: the configuration (dbus_id); must outlive the object
  * @ns: the netstack to save and restore
  * @error: set on failure
  *
@@ -259,7 +283,6 @@ HelperVmstate *vmstate_export(GDBusConnection *conn, const HelperConfig *cfg, He
 
     vm->conn = g_object_ref(conn);
     vm->id = g_strdup(cfg->dbus_id);
-    vm->incoming = cfg->dbus_incoming;
     vm->ns = ns;
     vm->node = g_dbus_node_info_new_for_xml(dbus_xml_vmstate, error);
     if (!vm->node)

@@ -19,6 +19,7 @@
 
 bool vmstate_envelope_open(const guint8 *blob, size_t len, guint32 version, const guint8 **payload,
                            size_t *payload_len, GError **error);
+bool vmstate_load_allowed(bool loaded, bool seen_traffic, GError **error);
 GBytes *vmstate_envelope_seal(guint32 version, GBytes *payload, GError **error);
 
 typedef struct HelperVmstate HelperVmstate;

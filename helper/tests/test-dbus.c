@@ -350,13 +350,99 @@ static void test_save_load(void)
     /* the host forward moved to the restored stack (this changes the state) */
     g_assert_true(can_connect(port));
 
-    /* Load is once, and only with --dbus-incoming */
+    /* Load is once, and only before guest traffic */
     g_assert_false(load(b, data, len, &error));
     assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
     g_clear_error(&error);
     g_assert_false(load(a, data, len, &error));
     assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
 
+    helper_stop(a);
+    helper_stop(b);
+}
+
+static void test_load_without_incoming(void)
+{
+    /* stock libvirt 11.3 restores without --dbus-incoming; QEMU still calls
+     * Load before the guest runs, and the restore fails if it is refused */
+    Helper *a = helper_start("restore-source", NULL);
+    Helper *b = helper_start("restore-target", NULL);
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GVariant) info = NULL;
+    g_autoptr(GError) error = NULL;
+    const guint8 *data;
+    gsize len;
+
+    get_lease(a);
+    blob = save(a);
+    data = g_bytes_get_data(blob, &len);
+    g_assert_true(load(b, data, len, &error));
+    g_assert_no_error(error);
+    info = get_info(b);
+    g_assert_true(info_has_lease(info, "10.0.2.15", "52:54:00:12:34:56"));
+    g_assert_true(gets_arp_reply(b, 2000));
+    /* once only */
+    g_assert_false(load(b, data, len, &error));
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
+    helper_stop(a);
+    helper_stop(b);
+}
+
+static void test_incoming_without_load(void)
+{
+    /* stock libvirt after a daemon restart: --dbus-incoming, but QEMU has
+     * no state for this helper and never calls Load; the guest runs */
+    Helper *b = helper_start("incoming-no-load", "--dbus-incoming");
+    g_autoptr(GVariant) info = NULL;
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GError) error = NULL;
+    const guint8 *data;
+    gsize len;
+    gboolean waiting = TRUE;
+
+    /* generous bound: the helper waits a few seconds after the first frame */
+    g_assert_true(gets_arp_reply(b, 20000));
+    info = get_info(b);
+    g_assert_true(g_variant_lookup(info, "waiting-for-state", "b", &waiting));
+    g_assert_false(waiting);
+    /* and the guest has talked now: a late Load is refused */
+    blob = save(b);
+    data = g_bytes_get_data(blob, &len);
+    g_assert_false(load(b, data, len, &error));
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
+    helper_stop(b);
+}
+
+static void test_load_keeps_listeners(void)
+{
+    /* Load must not close and re-bind host forwards: in between, a local
+     * process could take the port, and connections waiting to be accepted
+     * are reset */
+    guint16 port = free_port();
+    g_autofree char *args = g_strdup_printf("--dbus-incoming --hostfwd=tcp:127.0.0.1:%u-:22", port);
+    Helper *a = helper_start("keep-source", NULL);
+    Helper *b = helper_start("keep-target", args);
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int waiting = socket(AF_INET, SOCK_STREAM, 0);
+    g_autoptr(GBytes) blob = NULL;
+    g_autoptr(GError) error = NULL;
+    GPollFD p = { .fd = waiting, .events = G_IO_IN };
+    const guint8 *data;
+    gsize len;
+
+    get_lease(a);
+    blob = save(a);
+    data = g_bytes_get_data(blob, &len);
+    /* queued in the listener's backlog: the helper holds traffic until Load */
+    g_assert_cmpint(connect(waiting, (struct sockaddr *)&sin, sizeof(sin)), ==, 0);
+    g_assert_true(load(b, data, len, &error));
+    g_assert_no_error(error);
+    /* a closed listener resets it at once; a kept one lets it wait for the
+     * guest (which never answers here) */
+    g_assert_cmpint(g_poll(&p, 1, 1000), ==, 0);
+    close(waiting);
     helper_stop(a);
     helper_stop(b);
 }
@@ -580,6 +666,35 @@ static void test_control(void)
     helper_stop(h);
 }
 
+static void test_rule_cap(void)
+{
+    /* every rule holds a listening socket: their number is capped */
+    Helper *h = helper_start("rule-cap", NULL);
+    g_autoptr(GError) error = NULL;
+    guint added = 0;
+    g_autofree char *one_more = NULL;
+
+    for (guint i = 0; i < 256; i++) {
+        g_autofree char *spec = g_strdup_printf("udp:127.0.0.1:%u-:%u", free_port(), 1000 + i);
+
+        if (add_forward(h, spec, &error) != 0)
+            added++;
+        g_clear_error(&error);
+    }
+    g_assert_cmpuint(added, >, 200); /* a few ports may have been taken meanwhile */
+    for (guint i = added; i < 256; i++) {
+        g_autofree char *spec = g_strdup_printf("udp:127.0.0.1:%u-:%u", free_port(), 2000 + i);
+
+        g_assert_cmpuint(add_forward(h, spec, &error), !=, 0);
+        g_assert_no_error(error);
+    }
+    one_more = g_strdup_printf("udp:127.0.0.1:%u-:9", free_port());
+    g_assert_cmpuint(add_forward(h, one_more, &error), ==, 0);
+    assert_dbus_error(error, "org.libvirt_slirp.Helper1.Error.NotAllowed");
+    g_assert_nonnull(strstr(error->message, "256"));
+    helper_stop(h);
+}
+
 static void test_stats(void)
 {
     Helper *h = helper_start("stats", NULL);
@@ -700,10 +815,14 @@ int main(int argc, char **argv)
     g_assert_nonnull(conn);
 
     g_test_add_func("/dbus/vmstate/save-load", test_save_load);
+    g_test_add_func("/dbus/vmstate/load-without-incoming", test_load_without_incoming);
+    g_test_add_func("/dbus/vmstate/incoming-without-load", test_incoming_without_load);
+    g_test_add_func("/dbus/vmstate/load-keeps-listeners", test_load_keeps_listeners);
     g_test_add_func("/dbus/vmstate/corrupt-blobs", test_corrupt_blobs);
     g_test_add_func("/dbus/vmstate/save-while-qemu-stalled", test_save_while_qemu_stalled);
     g_test_add_func("/dbus/vmstate/rust-interop", test_rust_interop);
     g_test_add_func("/dbus/control/forwards", test_control);
+    g_test_add_func("/dbus/control/rule-cap", test_rule_cap);
     g_test_add_func("/dbus/control/stats", test_stats);
     ret = g_test_run();
 

@@ -269,6 +269,29 @@ class LifecycleTests(unittest.TestCase):
                 h.proc.stderr.close()
                 stop_private_bus(bus)
 
+    def test_bus_lost_while_waiting_for_state(self):
+        # stock libvirt's per-VM dbus-daemon can die (SIGPIPE): no Load can
+        # come any more, so a helper holding guest traffic for one must let
+        # the guest have its network, and say so once
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "helper.log")
+            bus, addr = start_private_bus()
+            h = Helper(args=["--dbus-address=" + addr, "--dbus-id=lost", "--dbus-incoming",
+                             "--log-file=" + log])
+            try:
+                time.sleep(0.5)
+                stop_private_bus(bus)
+                h.send(arp_request())
+                self.assertTrue(h.recv_until(is_arp_reply, timeout=10))
+                h.send(arp_request())
+                self.assertTrue(h.recv_until(is_arp_reply, timeout=10))
+                with open(log) as f:
+                    self.assertEqual(f.read().count("Lost the D-Bus connection"), 1)
+            finally:
+                h.close()
+                if bus.poll() is None:
+                    stop_private_bus(bus)
+
     def test_bus_that_listens_late(self):
         # libvirt starts the helper once the bus's socket file exists, which
         # the daemon creates when it binds, a moment before it listens: the
@@ -333,6 +356,25 @@ class LifecycleTests(unittest.TestCase):
                     h.proc.kill()
                     h.proc.wait()
                 h.proc.stderr.close()
+
+    def test_sigterm_while_bus_silent(self):
+        # a bus that accepts the connection but never answers: SIGTERM must
+        # still end the helper with status 0 at once (not after GDBus's 25 s)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bus.sock")
+            silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            silent.bind(path)
+            silent.listen(8)
+            h = Helper(args=["--dbus-address=unix:path=" + path, "--dbus-id=silent"])
+            try:
+                time.sleep(0.5)
+                self.assertIsNone(h.proc.poll())
+                h.proc.send_signal(signal.SIGTERM)
+                # generous bound: only tells a prompt exit from GDBus's 25 s
+                self.assertEqual(h.proc.wait(timeout=5), 0)
+            finally:
+                silent.close()
+                h.close()
 
     def test_sigterm_and_sigint(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -474,6 +516,83 @@ class ForwardTests(unittest.TestCase):
         finally:
             h.close()
 
+    def test_hostfwd_backlog(self):
+        # concurrent clients of a forwarded service wait in the listener's
+        # backlog (libslirp listens with 1, which refused all but two).  The
+        # helper holds traffic for a Load here, so nothing is accepted and
+        # the backlog alone decides how many connections complete.
+        port = self.free_port()
+        bus, addr = start_private_bus()
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port, "--dbus-address=" + addr,
+                         "--dbus-id=backlog", "--dbus-incoming"])
+        clients = []
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline, "the forward never listened")
+                    time.sleep(0.05)
+            for _ in range(20):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+            pending = list(clients)
+            deadline = time.monotonic() + 3
+            while pending and time.monotonic() < deadline:
+                _, w, _ = select.select([], pending, [], 0.1)
+                for c in w:
+                    pending.remove(c)
+            done = [c for c in clients
+                    if c not in pending and c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0]
+            self.assertEqual(len(done), 20)
+        finally:
+            for c in clients:
+                c.close()
+            h.close()
+            stop_private_bus(bus)
+
+    def test_hostfwd_no_spin_without_descriptors(self):
+        # with every descriptor in use, libslirp's accept() fails (EMFILE)
+        # and the listener stays readable: the helper must not poll it in a
+        # loop at 100% CPU while clients keep connecting
+        port = self.free_port()
+        h = Helper(args=["--hostfwd=tcp:127.0.0.1:%d-:22" % port, "--max-fds=64"])
+        clients = []
+        try:
+            # a lease, so that libslirp keeps the connections it accepts
+            h.send(dhcp_discover())
+            h.recv_until(dhcp_offer_address)
+            for _ in range(100):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+            time.sleep(0.5)
+
+            def cpu_ticks():
+                with open("/proc/%d/stat" % h.proc.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+            t0 = cpu_ticks()
+            for _ in range(20):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+                time.sleep(0.1)
+            used = (cpu_ticks() - t0) / os.sysconf("SC_CLK_TCK")
+            # generous: a spin uses all of the 2 s
+            self.assertLess(used, 0.7, "the helper spun on a listener it cannot accept from")
+            self.assertIsNone(h.proc.poll())
+        finally:
+            for c in clients:
+                c.close()
+            h.close()
+
     def test_hostfwd_port_in_use(self):
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
@@ -499,6 +618,93 @@ def tcp_segment(dst, dport, flags, seq, ack=0, src="10.0.2.15", sport=40000):
                      socket.inet_aton(src), socket.inet_aton(dst))
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     return bytes.fromhex("525500000000") + MAC + b"\x08\x00" + ip + tcp
+
+
+OPEN_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+class ControlAccessTests(unittest.TestCase):
+    """Only uid 0 and --dbus-control-uid may use the control interface: QEMU
+    is a peer of the same bus.  The bus here admits every user, as a
+    per-VM bus admits both QEMU's user and libvirt's."""
+
+    NOBODY = 65534
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        os.chmod(self.tmp, 0o755)
+        path = os.path.join(self.tmp, "bus.sock")
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(OPEN_BUS_CONFIG % path)
+        self.bus = subprocess.Popen(["/usr/bin/dbus-daemon", "--config-file=" + conf, "--nofork",
+                                     "--nopidfile", "--print-address=1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addr = self.bus.stdout.readline().decode().strip()
+
+    def tearDown(self):
+        stop_private_bus(self.bus)
+        shutil.rmtree(self.tmp)
+
+    def call(self, method, *args, uid=None):
+        cmd = ["dbus-send", "--bus=" + self.addr, "--print-reply",
+               "--dest=org.libvirt_slirp.Helper1.acl", "/org/libvirt_slirp/Helper1",
+               "org.libvirt_slirp.Helper1." + method, *args]
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, timeout=10)
+
+    def start(self, *extra):
+        h = Helper(args=["--dbus-address=" + self.addr, "--dbus-id=acl", *extra])
+        deadline = time.monotonic() + 10
+        while self.call("GetInfo").returncode != 0:
+            self.assertLess(time.monotonic(), deadline, "the helper never answered")
+            time.sleep(0.05)
+        return h
+
+    def test_other_users_refused(self):
+        h = self.start()
+        try:
+            port = ForwardTests.free_port(self)
+            spec = "string:tcp:127.0.0.1:%d-:22" % port
+            for method, args in (("AddForward", [spec]), ("RemoveForward", ["uint32:1"]),
+                                 ("ListForwards", []), ("GetInfo", [])):
+                p = self.call(method, *args, uid=self.NOBODY)
+                self.assertNotEqual(p.returncode, 0, method)
+                self.assertIn(b"AccessDenied", p.stderr, method)
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            # root may
+            p = self.call("AddForward", spec)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        finally:
+            h.close()
+
+    def test_control_uid_admitted(self):
+        h = self.start("--dbus-control-uid=%d" % self.NOBODY)
+        try:
+            port = ForwardTests.free_port(self)
+            p = self.call("AddForward", "string:tcp:127.0.0.1:%d-:22" % port, uid=self.NOBODY)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            p = self.call("GetInfo", uid=1)  # daemon: another unprivileged user
+            self.assertIn(b"AccessDenied", p.stderr)
+        finally:
+            h.close()
 
 
 class GuestForwardTests(unittest.TestCase):

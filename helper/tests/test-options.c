@@ -103,7 +103,8 @@ static void test_good_misc(void)
                              "--hostfwd=udp:[::1]:5353-:53 "
                              "--guestfwd=tcp:10.0.2.100:80-unix:/run/web.sock "
                              "--dbus-address=unix:path=/tmp/bus --dbus-id=slirp-52:54:00:00:00:01 "
-                             "--dbus-incoming --log-file=/tmp/h.log --debug --exit-with-parent",
+                             "--dbus-incoming --dbus-control-uid=1000 --log-file=/tmp/h.log "
+                             "--debug --exit-with-parent",
                              &cfg, &error));
     g_assert_no_error(error);
     g_assert_cmpint(cfg.fd, ==, 5);
@@ -118,6 +119,7 @@ static void test_good_misc(void)
     g_assert_cmpuint(cfg.guestfwds->len, ==, 1);
     g_assert_cmpstr(cfg.dbus_id, ==, "slirp-52:54:00:00:00:01");
     g_assert_true(cfg.dbus_incoming);
+    g_assert_cmpint(cfg.dbus_control_uid, ==, 1000);
     g_assert_true(cfg.debug);
 }
 
@@ -188,6 +190,11 @@ static const BadCase bad_cases[] = {
     { "--fd=3 --dbus-address=unix:path=/x", { "--dbus-address", "--dbus-id" } },
     { "--fd=3 --dbus-id=x", { "--dbus-id", "--dbus-address" } },
     { "--fd=3 --dbus-incoming", { "--dbus-incoming", "--dbus-address" } },
+    { "--fd=3 --dbus-control-uid=1000", { "--dbus-control-uid", "--dbus-address" } },
+    { "--fd=3 --dbus-address=unix:path=/x --dbus-id=x --dbus-control-uid=root",
+      { "--dbus-control-uid", "'root'" } },
+    { "--fd=3 --dbus-address=unix:path=/x --dbus-id=x --dbus-control-uid=4294967295",
+      { "--dbus-control-uid", "4294967295" } },
     { "--fd=3 --hostname=", { "--hostname", "empty" } },
     { "--fd=3 --hostname='a b'", { "--hostname", "'a b'" } },
     { "--fd=3 --tftp-bootfile="

@@ -222,6 +222,16 @@ static void test_udp_tftp(void)
     len = test_ipv4(f, 17, udp, sizeof(udp), "255.255.255.255", 0);
     g_assert_cmpint(prefilter_check(&pc, f, len, &info), ==, PREFILTER_PASS);
     g_assert_false(info.new_flow);
+    len = test_ipv4(f, 17, udp, sizeof(udp), "10.0.2.2", 0);
+    g_assert_cmpint(prefilter_check(&pc, f, len, &info), ==, PREFILTER_PASS);
+    g_assert_false(info.new_flow);
+    /* but port 67 of any other address is NAT'd: libslirp opens a socket */
+    len = test_ipv4(f, 17, udp, sizeof(udp), "192.0.2.1", 0);
+    g_assert_cmpint(prefilter_check(&pc, f, len, &info), ==, PREFILTER_PASS);
+    g_assert_true(info.new_flow);
+    len = test_ipv4(f, 17, udp, sizeof(udp), "10.0.2.255", 0);
+    g_assert_cmpint(prefilter_check(&pc, f, len, &info), ==, PREFILTER_PASS);
+    g_assert_true(info.new_flow);
 }
 
 static void test_fragments(void)
@@ -268,6 +278,24 @@ static void test_ipv6(void)
     g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_TFTP_OFF);
     g_assert_cmpint(prefilter_check(&pc, f, 14 + 55, &info), ==, PREFILTER_MALFORMED);
     g_assert_cmpint(prefilter_check(&pc, f, 14 + 39, &info), ==, PREFILTER_MALFORMED);
+    /* UDP: only DHCPv6 (547) to the host or All_DHCP_Relay_Agents_and_Servers
+     * is answered without a socket; port 67 means nothing special in IPv6 */
+    ip[40 + 3] = 67;
+    g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);
+    g_assert_true(info.new_flow);
+    inet_pton(AF_INET6, "2001:db8::1", ip + 24);
+    g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);
+    g_assert_true(info.new_flow);
+    ip[40 + 2] = 547 >> 8;
+    ip[40 + 3] = 547 & 0xff;
+    g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);
+    g_assert_true(info.new_flow);
+    inet_pton(AF_INET6, "fec0::2", ip + 24);
+    g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);
+    g_assert_false(info.new_flow);
+    inet_pton(AF_INET6, "ff02::1:2", ip + 24);
+    g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);
+    g_assert_false(info.new_flow);
     ip[6] = 58;
     ip[40] = 128; /* echo request */
     g_assert_cmpint(prefilter_check(&pc, f, 14 + 56, &info), ==, PREFILTER_PASS);

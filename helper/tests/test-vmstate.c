@@ -111,6 +111,23 @@ static void test_seal(void)
     g_assert_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_STATE);
 }
 
+static void test_load_policy(void)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(vmstate_load_allowed(false, false, &error));
+    g_assert_no_error(error);
+    g_assert_false(vmstate_load_allowed(true, false, &error));
+    g_assert_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED);
+    g_clear_error(&error);
+    g_assert_false(vmstate_load_allowed(false, true, &error));
+    g_assert_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED);
+    g_assert_nonnull(strstr(error->message, "traffic"));
+    g_clear_error(&error);
+    g_assert_false(vmstate_load_allowed(true, true, &error));
+    g_assert_error(error, NETSTACK_ERROR, NETSTACK_ERROR_NOT_ALLOWED);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -118,5 +135,6 @@ int main(int argc, char **argv)
     g_test_add_func("/vmstate/envelope/reject", test_reject);
     g_test_add_func("/vmstate/envelope/other-version", test_other_version_layout);
     g_test_add_func("/vmstate/envelope/seal", test_seal);
+    g_test_add_func("/vmstate/load-policy", test_load_policy);
     return g_test_run();
 }
