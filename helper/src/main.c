@@ -6,6 +6,10 @@
  *
  *   1. options      parse and validate; print-and-exit actions
  *   2. log          stderr for now (libvirt quotes it on failure)
+ *   2a. sandbox     sandbox_pin_inherited(): before anything is opened,
+ *                   placeholders below the inherited descriptors, so all
+ *                   the helper opens is numbered above them (seccomp lets
+ *                   it write only there: never to libvirt's pid file)
  *   2b. dbus        with --dbus-address only: load the D-Bus module
  *                   (dbusmodule.c) while its file is still visible, before
  *                   sandbox_isolate() and seccomp; without it, GIO is never
@@ -14,12 +18,14 @@
  *   4. loop         block termination signals (before any thread exists)
  *   5. netstack     libslirp, guest forwards, host forward listeners
  *   6a. log         open the final log target (file or syslog socket)
- *   6b. sandbox     sandbox_isolate(): namespaces, empty root, capabilities;
- *                   needs a single thread, so it runs before GDBus starts one
+ *   6b. sandbox     sandbox_isolate(): namespaces, empty root, descriptor
+ *                   limit, ids, capabilities, Landlock; needs a single
+ *                   thread, so it runs before GDBus starts one; refuses to
+ *                   go on below --require-confinement
  *   6. dbus         connect, export VMState1 and the control interface,
  *                   request the bus names
- *   7. sandbox      sandbox_enter(): limits, --runas user, no capabilities,
- *                   seccomp (sandbox.c documents every stage)
+ *   7. sandbox      sandbox_enter(): limits, --runas user, seccomp; logs
+ *                   "Confinement: LEVEL" (sandbox.c documents every stage)
  *   8. log          start-up complete: leave stderr
  *   9. loop         run until SIGTERM/SIGINT/SIGHUP or QEMU goes away
  *
@@ -91,6 +97,8 @@ int main(int argc, char **argv)
         return 0;
 
     log_init_early(cfg.debug);
+    if (!sandbox_pin_inherited(&cfg, &error))
+        goto fail;
 
     if (cfg.dbus_address && !dbusmodule_load(&error))
         goto fail;

@@ -88,6 +88,7 @@ typedef enum {
     OPT_RUNAS,
     OPT_MAX_FDS,
     OPT_DROP_FRAGMENTS,
+    OPT_REQUIRE_CONFINEMENT,
     OPT_LAST,
 } OptionId;
 
@@ -135,6 +136,7 @@ static const char *const options_names[] = {
     [OPT_RUNAS] = "--runas",
     [OPT_MAX_FDS] = "--max-fds",
     [OPT_DROP_FRAGMENTS] = "--drop-fragments",
+    [OPT_REQUIRE_CONFINEMENT] = "--require-confinement",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(options_names) == OPT_LAST);
 
@@ -190,6 +192,7 @@ static const struct option options_long[] = {
     { "runas", required_argument, NULL, OPT_RUNAS },
     { "max-fds", required_argument, NULL, OPT_MAX_FDS },
     { "drop-fragments", no_argument, NULL, OPT_DROP_FRAGMENTS },
+    { "require-confinement", required_argument, NULL, OPT_REQUIRE_CONFINEMENT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -211,6 +214,25 @@ static const char *const options_seccomp_names[] = {
     [HELPER_SECCOMP_OFF] = "off",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(options_seccomp_names) == HELPER_SECCOMP_LAST);
+
+static const char *const options_confinement_names[] = {
+    [HELPER_CONFINEMENT_NONE] = "none",
+    [HELPER_CONFINEMENT_MINIMAL] = "minimal",
+    [HELPER_CONFINEMENT_FILESYSTEM] = "filesystem",
+    [HELPER_CONFINEMENT_FULL] = "full",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(options_confinement_names) == HELPER_CONFINEMENT_LAST);
+
+/**
+ * options_confinement_name() - the --require-confinement spelling of a level
+ * @level: the level
+ *
+ * Return: a static string
+ */
+const char *options_confinement_name(HelperConfinement level)
+{
+    return options_confinement_names[level];
+}
 
 /**
  * options_seccomp_mode_name() - the --seccomp spelling of a mode
@@ -292,6 +314,8 @@ const char *options_usage(void)
            "  --max-fds=N               descriptor limit once confined, 64..1048576 (default 1024);\n"
            "                            new guest flows are refused near it\n"
            "  --drop-fragments          drop IPv4 fragments from the guest\n"
+           "  --require-confinement=full|filesystem|minimal\n"
+           "                            exit rather than run less confined (default: warn)\n"
            "  --log-file=PATH           log here once running (default: syslog)\n"
            "  --debug                   log debug messages\n";
 }
@@ -712,8 +736,23 @@ static bool options_resolve_confinement(HelperConfig *cfg, const OptionsRaw *raw
         cfg->max_fds = (guint)n;
     }
     cfg->drop_fragments = raw->seen[OPT_DROP_FRAGMENTS];
+    if ((v = raw->value[OPT_REQUIRE_CONFINEMENT])) {
+        int i;
+
+        for (i = HELPER_CONFINEMENT_MINIMAL; i < HELPER_CONFINEMENT_LAST; i++) {
+            if (strcmp(v, options_confinement_names[i]) == 0)
+                break;
+        }
+        if (i == HELPER_CONFINEMENT_LAST)
+            return options_bad(error, OPT_REQUIRE_CONFINEMENT, v,
+                               "expected 'full', 'filesystem' or 'minimal'");
+        cfg->require_confinement = (HelperConfinement)i;
+        if (cfg->seccomp == HELPER_SECCOMP_OFF)
+            return options_conflict(error, OPT_SECCOMP, OPT_REQUIRE_CONFINEMENT);
+    }
     if (!cfg->sandbox) {
-        static const OptionId needs_sandbox[] = { OPT_SECCOMP, OPT_RUNAS };
+        static const OptionId needs_sandbox[] = { OPT_SECCOMP, OPT_RUNAS,
+                                                  OPT_REQUIRE_CONFINEMENT };
 
         for (size_t i = 0; i < G_N_ELEMENTS(needs_sandbox); i++) {
             if (raw->seen[needs_sandbox[i]])
@@ -721,6 +760,44 @@ static bool options_resolve_confinement(HelperConfig *cfg, const OptionsRaw *raw
         }
         cfg->seccomp = HELPER_SECCOMP_OFF;
     }
+    return true;
+}
+
+/**
+ * options_absolute_path() - @path relative to the current directory made
+ * absolute, in place
+ * @path: an owned path; replaced if relative
+ *
+ * The sandbox pivots into a new root whose current directory is "/", so a
+ * relative path would later name something else.
+ */
+static void options_absolute_path(char **path)
+{
+    if (*path && !g_path_is_absolute(*path)) {
+        char *abs = g_canonicalize_filename(*path, NULL);
+
+        g_free(*path);
+        *path = abs;
+    }
+}
+
+/**
+ * options_resolve_paths() - make the paths the confined helper uses absolute
+ * @cfg: configuration being built
+ * @raw: the raw values, for the message
+ * @error: set when --socket-path becomes too long
+ *
+ * Return: true on success
+ */
+static bool options_resolve_paths(HelperConfig *cfg, const OptionsRaw *raw, GError **error)
+{
+    options_absolute_path(&cfg->socket_path);
+    if (cfg->socket_path && strlen(cfg->socket_path) >= 108)
+        return options_bad(error, OPT_SOCKET_PATH, raw->value[OPT_SOCKET_PATH],
+                           "'%s' is longer than 107 bytes", cfg->socket_path);
+    options_absolute_path(&cfg->tftp_dir);
+    for (guint i = 0; i < cfg->guestfwds->len; i++)
+        options_absolute_path(&g_array_index(cfg->guestfwds, GuestForward, i).unix_path);
     return true;
 }
 
@@ -898,7 +975,7 @@ static bool options_resolve(HelperConfig *cfg, const OptionsRaw *raw, GError **e
         cfg->dbus_control_uid = (gint64)uid;
     }
 
-    if (!options_resolve_confinement(cfg, raw, error))
+    if (!options_resolve_confinement(cfg, raw, error) || !options_resolve_paths(cfg, raw, error))
         return false;
 
     if ((v = raw->value[OPT_LOG_FILE])) {

@@ -44,6 +44,16 @@ typedef enum {
     HELPER_SECCOMP_LAST,
 } HelperSeccompMode;
 
+/* How much of the sandbox a helper ends up with (sandbox.c), weakest first:
+ * --require-confinement refuses to run below the level it names. */
+typedef enum {
+    HELPER_CONFINEMENT_NONE,       /* --sandbox=off */
+    HELPER_CONFINEMENT_MINIMAL,    /* limits, no capabilities, no-new-privileges, seccomp */
+    HELPER_CONFINEMENT_FILESYSTEM, /* and the host file system hidden by Landlock */
+    HELPER_CONFINEMENT_FULL,       /* namespaces, an empty root, never uid 0 */
+    HELPER_CONFINEMENT_LAST,
+} HelperConfinement;
+
 typedef struct {
     /* actions that print and exit */
     bool print_capabilities;
@@ -99,6 +109,7 @@ typedef struct {
     char *runas;               /* --runas=USER[:GROUP], NULL: nobody */
     guint max_fds;             /* --max-fds: RLIMIT_NOFILE once confined */
     bool drop_fragments;       /* --drop-fragments: IPv4 fragments never reach libslirp */
+    HelperConfinement require_confinement; /* --require-confinement, default none */
 
     /* diagnostics */
     char *log_file;
@@ -111,6 +122,7 @@ bool options_parse(HelperConfig *cfg, int argc, char **argv, GError **error);
 const char *options_feature_name(HelperFeature feature);
 char *options_capabilities_json(void);
 const char *options_seccomp_mode_name(HelperSeccompMode mode);
+const char *options_confinement_name(HelperConfinement level);
 const char *options_usage(void);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HelperConfig, options_clear)

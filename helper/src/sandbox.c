@@ -4,29 +4,40 @@
  *
  * Theory of operation.  The helper feeds guest-controlled bytes to libslirp,
  * a C TCP/IP stack with a long CVE history.  Everything that needs privilege
- * or a new descriptor from the host happens first (main.c steps 1-5: the
+ * or a new descriptor from the host happens first (main.c steps 3-6: the
  * QEMU socket, libslirp, host-forward listeners, the log target); then the
- * helper takes away its own ability to do anything else, in two calls made
+ * helper takes away its own ability to do anything else, in three calls made
  * from main() in this order:
  *
+ * Stage 0, sandbox_pin_inherited(), runs right after the options, before
+ * the helper opens anything.  Every descriptor number up to the highest one
+ * inherited (libvirt's locked pid file, the --fd socket, stdio) that is not
+ * open gets a placeholder (an eventfd), so every descriptor the helper opens
+ * from now on is numbered at or above that "floor".  The seccomp filter
+ * (step 11) lets the helper write only there, to stderr and to the --fd
+ * socket: never to the pid file, whose pid libvirt signals as root.
+ *
  * Stage 1, sandbox_isolate(), runs while the process has one thread (before
- * GDBus starts its worker; namespaces and credentials set now are inherited
- * by every later thread, which would not be true afterwards):
+ * GDBus starts its worker; namespaces, credentials, capabilities and
+ * Landlock set now are inherited by every later thread, which would not be
+ * true afterwards):
  *
  *   1. Who are we.  "Privileged" means effective CAP_SYS_ADMIN, CAP_SETUID,
  *      CAP_SETGID and CAP_SETPCAP (root started by hand or by a service
- *      manager).  Privileged: the --runas user (default nobody) is looked up
- *      now, while /etc/passwd is still visible.  An ordinary user (libvirt's
- *      DAC driver starts the helper as the VM's user): a new user namespace
- *      provides the capabilities for the next steps, mapping our own uid and
- *      gid to themselves, so the D-Bus peer still sees our real uid.
- *      Root without those capabilities (libvirt with security_driver="none"
- *      clears them) can do neither: it may not map uid 0 in a user namespace
- *      (that needs CAP_SETFCAP), and from an unmapped one GDBus cannot send
- *      its credentials (EINVAL).  Such a helper skips steps 2-5 with a
- *      warning and relies on steps 6-9 only; give it the four capabilities
- *      above (it drops them itself) to get the whole sandbox.  The same
- *      happens for an ordinary user on a host that forbids user namespaces.
+ *      manager, or libvirt's DAC driver giving the VM's user exactly these
+ *      as ambient capabilities).  Privileged: the --runas user (default
+ *      nobody) is looked up now, while /etc/passwd is still visible.  An
+ *      ordinary user (libvirt's DAC driver without those capabilities): a
+ *      new user namespace provides the capabilities for steps 2-4, mapping
+ *      our own uid and gid to themselves, so the D-Bus peer still sees our
+ *      real uid.  Root without those capabilities (libvirt with
+ *      security_driver="none" clears them) can do neither: it may not map
+ *      uid 0 in a user namespace (that needs CAP_SETFCAP), and from an
+ *      unmapped one GDBus cannot send its credentials (EINVAL).  Nobody can
+ *      pivot_root where "/" is not a mount point (a chroot, some
+ *      containers), and a host may forbid user namespaces.  In those cases
+ *      steps 2-4 are skipped and Landlock (step 8) hides the file system
+ *      instead, where the kernel has it.
  *   2. unshare() new mount, IPC and UTS namespaces (plus the user namespace
  *      of 1).  The network namespace stays the host's: reaching the host's
  *      network on the guest's behalf is the helper's job.  All mounts
@@ -48,36 +59,50 @@
  *      same path for each clone of 3, each read-only.  Then pivot_root(2)
  *      into it, the old root is detached, and the new root is made
  *      read-only.  /proc, /dev, /sys and /home are simply not there.
- *   5. Capabilities: the bounding, inheritable and ambient sets are
- *      cleared; effective and permitted keep only CAP_SETUID and CAP_SETGID
- *      when privileged (for stage 2), nothing otherwise.  GDBus' worker
- *      thread, created next, inherits exactly this.
+ *   5. RLIMIT_NOFILE --max-fds, while CAP_SYS_RESOURCE (if we had it) can
+ *      still raise the hard limit.  Each guest flow costs one host socket
+ *      (and 36-87 KiB of RSS); the limit bounds what a guest SYN or UDP
+ *      flood can take, and sandbox_flow_allowed() refuses new flows
+ *      SANDBOX_FD_RESERVE descriptors before it, so D-Bus, host-forward
+ *      accepts and TFTP keep working during a flood.
+ *   6. Privileged only: setgroups(0), and the real and saved uid and gid
+ *      become --runas; the effective ones stay, because the D-Bus daemon
+ *      authenticates the effective uid libvirt started us with.  Switching
+ *      the effective ids in stage 2 then needs no capability at all.
+ *   7. Capabilities: the bounding, inheritable, ambient, effective and
+ *      permitted sets are all cleared, in the only thread there is, so
+ *      GDBus' worker and GLib's pool thread, created later, start with none.
+ *      Then PR_SET_NO_NEW_PRIVS (Landlock needs it without CAP_SYS_ADMIN).
+ *   8. Landlock, if the kernel has it (whatever ABI it offers): every file
+ *      system access right it knows is handled, and only the paths of 3 are
+ *      allowed (read-only, the --socket-path directory for removal).  With
+ *      the empty root this adds little; without namespaces it is what hides
+ *      the host's files.  From ABI 6 it also scopes abstract Unix sockets
+ *      (unless the D-Bus address is one) and signals to the helper itself.
+ *   The result is a confinement level: full (namespaces and the empty
+ *   root, never uid 0), filesystem (Landlock instead) or minimal (neither).
+ *   Below --require-confinement the helper exits, naming what is missing.
  *
  * Stage 2, sandbox_enter(), runs after the D-Bus connection is
  * authenticated (the bus checks our uid, so it must still be the one libvirt
  * started us with):
  *
- *   6. With --dbus-address, GLib's task thread is started now and kept
+ *   9. With --dbus-address, GLib's task thread is started now and kept
  *      (dbus_keep_pool_thread() in the D-Bus module: GDBus needs it to
  *      flush at exit and no thread can be created later).  Resource limits:
  *      RLIMIT_CORE 0 (no core dump of guest memory), RLIMIT_NPROC 0 (no
- *      new processes or threads), RLIMIT_NOFILE
- *      --max-fds.  Each guest flow costs one host socket (and 36-87 KiB of
- *      RSS); the limit bounds what a guest SYN or UDP flood can take, and
- *      sandbox_flow_allowed() refuses new flows SANDBOX_FD_RESERVE
- *      descriptors before it, so D-Bus, host-forward accepts and TFTP keep
- *      working during a flood.
- *   7. Privileged only: setgroups(0), setresgid and setresuid to --runas.
- *      glibc applies these to every thread, and leaving uid 0 clears the
- *      effective, permitted and ambient capabilities of each.  nobody is the
- *      default because every system has it and it owns nothing: as nobody
- *      the helper can open no file that is not world-accessible even if it
- *      escaped the empty root.  A dedicated user (--runas) is better where
- *      the administrator can create one, since nobody is shared.
- *   8. Effective and permitted capabilities cleared (nothing left to keep),
- *      PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE 0 (no ptrace by other processes
- *      of the same uid, /proc/PID files owned by root).
- *   9. The seccomp allowlist (seccomp.c), installed for all threads.
+ *      new processes or threads).
+ *  10. Privileged only: the effective gid and uid become --runas too.
+ *      glibc applies this to every thread; they hold no capability.
+ *      nobody is the default because every system has it and it owns
+ *      nothing: as nobody the helper can open no file that is not
+ *      world-accessible even if it escaped the empty root.  A dedicated
+ *      user (--runas) is better where the administrator can create one,
+ *      since nobody is shared.  PR_SET_DUMPABLE 0 (no ptrace by other
+ *      processes of the same uid, /proc/PID files owned by root).
+ *  11. The seccomp allowlist (seccomp.c), installed for all threads, with
+ *      the floor of stage 0.  Then the level is logged, on stderr while
+ *      libvirt still reads it: "Confinement: LEVEL (...)".
  *
  * Descriptors the helper did not open are never closed: libvirt's locked
  * pid file stays held (libvirt kills the helper only if the lock is held).
@@ -91,9 +116,11 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -110,6 +137,38 @@
 #define SANDBOX_RESOLV_CONF "/etc/resolv.conf"
 #define SANDBOX_URANDOM "/dev/urandom"
 #define SANDBOX_MAX_BINDS 64
+/* stage 0 looks this far for inherited descriptors when /proc is missing */
+#define SANDBOX_INHERITED_SCAN_MAX 65536
+
+/* Landlock's user-space ABI (linux/landlock.h), spelled out here because
+ * the build host's headers may predate the rights and scopes used */
+#define SANDBOX_LL_CREATE_RULESET_VERSION (1u << 0)
+#define SANDBOX_LL_RULE_PATH_BENEATH 1
+#define SANDBOX_LL_FS_EXECUTE (1ull << 0)
+#define SANDBOX_LL_FS_WRITE_FILE (1ull << 1)
+#define SANDBOX_LL_FS_READ_FILE (1ull << 2)
+#define SANDBOX_LL_FS_READ_DIR (1ull << 3)
+#define SANDBOX_LL_FS_REMOVE_FILE (1ull << 5)
+#define SANDBOX_LL_FS_ABI1 ((1ull << 13) - 1) /* EXECUTE .. MAKE_SYM */
+#define SANDBOX_LL_FS_REFER (1ull << 13)      /* ABI 2 */
+#define SANDBOX_LL_FS_TRUNCATE (1ull << 14)   /* ABI 3 */
+#define SANDBOX_LL_FS_IOCTL_DEV (1ull << 15)  /* ABI 5 */
+#define SANDBOX_LL_FS_FILE_ONLY                                                                    \
+    (SANDBOX_LL_FS_EXECUTE | SANDBOX_LL_FS_WRITE_FILE | SANDBOX_LL_FS_READ_FILE |                 \
+     SANDBOX_LL_FS_TRUNCATE | SANDBOX_LL_FS_IOCTL_DEV)
+#define SANDBOX_LL_SCOPE_ABSTRACT_UNIX (1ull << 0) /* ABI 6 */
+#define SANDBOX_LL_SCOPE_SIGNAL (1ull << 1)        /* ABI 6 */
+
+typedef struct {
+    guint64 handled_access_fs;
+    guint64 handled_access_net; /* ABI 4; left 0: the network is the helper's job */
+    guint64 scoped;             /* ABI 6 */
+} SandboxLandlockRuleset;
+
+typedef struct __attribute__((packed)) {
+    guint64 allowed_access;
+    gint32 parent_fd;
+} SandboxLandlockPathBeneath;
 
 typedef enum {
     SANDBOX_BIND_READONLY = 0,
@@ -126,10 +185,16 @@ typedef struct {
 static struct {
     bool isolated;   /* stage 1 done */
     bool active;     /* stage 2 done */
-    bool privileged; /* switch to runas_uid/gid in stage 2 */
+    bool privileged; /* switch to runas_uid/gid in stages 1 and 2 */
     bool namespaced; /* stage 1 built namespaces and the empty root */
     uid_t runas_uid;
     gid_t runas_gid;
+    int fd_floor;     /* stage 0: every number below is inherited or a placeholder */
+    int landlock_abi; /* 0: not applied */
+    bool landlock_fs; /* Landlock handles the file system */
+    HelperConfinement level;
+    char *reduced; /* why the level is below full, or NULL */
+    rlim_t max_fds;
     int flow_limit; /* lowest descriptor number that refuses new flows, 0: none */
     int probe_fd;   /* duplicated by sandbox_flow_allowed() */
 } sandbox;
@@ -253,13 +318,14 @@ static int sandbox_write_file(const char *path, const char *text)
 
 /**
  * sandbox_unshare() - stage 1 step 2: new namespaces
- * @refused: set when an unprivileged unshare() was refused (then nothing
- *           changed and the caller may carry on without namespaces)
+ * @refused: set to the errno value when an unprivileged unshare() was
+ *           refused (then nothing changed and the caller may carry on
+ *           without namespaces), else left alone
  * @error: set on failure
  *
  * Return: true on success
  */
-static bool sandbox_unshare(bool *refused, GError **error)
+static bool sandbox_unshare(int *refused, GError **error)
 {
     int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
     uid_t uid = geteuid();
@@ -268,7 +334,8 @@ static bool sandbox_unshare(bool *refused, GError **error)
     if (!sandbox.privileged)
         flags |= CLONE_NEWUSER;
     if (unshare(flags) < 0) {
-        *refused = !sandbox.privileged && (errno == EPERM || errno == ENOSPC || errno == EUSERS);
+        if (!sandbox.privileged && (errno == EPERM || errno == ENOSPC || errno == EUSERS))
+            *refused = errno;
         return sandbox_fail(error, errno, "unshare(%s)",
                             sandbox.privileged ? "mount, IPC, UTS namespaces"
                                                : "user, mount, IPC, UTS namespaces");
@@ -522,8 +589,8 @@ static bool sandbox_new_root(GArray *binds, GError **error)
 }
 
 /**
- * sandbox_drop_bounding() - stage 1 step 5: empty the bounding and ambient
- * sets, and keep only @keep in the effective and permitted sets
+ * sandbox_drop_capabilities() - stage 1 step 7: empty the bounding and
+ * ambient sets, and keep only @keep in the effective and permitted sets
  * @keep: capability bit mask
  * @error: set on failure
  *
@@ -577,22 +644,240 @@ static void sandbox_check_socket_dir(const char *socket_path)
 }
 
 /**
- * sandbox_limited() - stage 1 when namespaces are out of reach: only the
- * capability sets are cleared; stage 2 still applies
+ * sandbox_pin_inherited() - stage 0: put everything the helper opens above
+ * the inherited descriptors
+ * @cfg: the configuration (--fd, --max-fds, --sandbox)
  * @error: set on failure
  *
- * Return: true on success
+ * Must run before the helper opens any descriptor.  Every free number up to
+ * the highest inherited descriptor is taken by an eventfd (no path, nothing
+ * to write to that matters), so the kernel, which hands out the lowest free
+ * number, numbers everything opened later at or above sandbox.fd_floor.
+ * Placeholders are never closed.
+ *
+ * Return: true on success (also when --sandbox=off, which skips this)
  */
-static bool sandbox_limited(GError **error)
+bool sandbox_pin_inherited(const HelperConfig *cfg, GError **error)
 {
-    if (!sandbox_drop_capabilities(0, error))
-        return false;
-    sandbox.isolated = true;
+    int highest = 2;
+    DIR *dir;
+
+    if (!cfg->sandbox)
+        return true;
+    dir = opendir("/proc/self/fd");
+    if (dir) {
+        struct dirent *e;
+
+        while ((e = readdir(dir))) {
+            int fd = (int)g_ascii_strtoll(e->d_name, NULL, 10);
+
+            if (g_ascii_isdigit(e->d_name[0]) && fd != dirfd(dir))
+                highest = MAX(highest, fd);
+        }
+        closedir(dir);
+    } else {
+        /* no /proc (a bare chroot): ask each number */
+        for (int fd = 3; fd < SANDBOX_INHERITED_SCAN_MAX; fd++) {
+            if (fcntl(fd, F_GETFD) >= 0)
+                highest = fd;
+        }
+    }
+    if ((guint)highest + SANDBOX_FD_RESERVE >= cfg->max_fds)
+        return sandbox_fail(error, EMFILE, "inherited descriptor %d is too close to --max-fds=%u",
+                            highest, cfg->max_fds);
+    for (;;) {
+        int fd = eventfd(0, EFD_CLOEXEC);
+
+        if (fd < 0)
+            return sandbox_fail(error, errno, "a placeholder descriptor");
+        if (fd > highest) {
+            close(fd);
+            break;
+        }
+    }
+    sandbox.fd_floor = highest + 1;
     return true;
 }
 
 /**
- * sandbox_isolate() - stage 1: namespaces, the empty root, capabilities
+ * sandbox_root_is_mount() - whether "/" is the root of a mount
+ *
+ * pivot_root(2) and making "/" private need it; in a chroot, or a
+ * container started with one, it is a plain directory.
+ *
+ * Return: true if it is, or if the kernel cannot tell (then stage 1 tries)
+ */
+static bool sandbox_root_is_mount(void)
+{
+    struct statx stx;
+
+    if (statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &stx) < 0 ||
+        !(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+        return true;
+    return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/**
+ * sandbox_limit_fds() - stage 1 step 5: RLIMIT_NOFILE --max-fds, and the
+ * probe of sandbox_flow_allowed()
+ * @cfg: the configuration
+ * @can_raise: we hold CAP_SYS_RESOURCE in the initial user namespace
+ * @error: set on failure
+ *
+ * Return: true on success
+ */
+static bool sandbox_limit_fds(const HelperConfig *cfg, bool can_raise, GError **error)
+{
+    struct rlimit nofile;
+
+    if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        return sandbox_fail(error, errno, "getrlimit(RLIMIT_NOFILE)");
+    if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < cfg->max_fds && !can_raise)
+        log_warn("--max-fds=%u is above the hard limit %lu; using the hard limit", cfg->max_fds,
+                 (unsigned long)nofile.rlim_max);
+    else
+        nofile.rlim_max = cfg->max_fds;
+    nofile.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        return sandbox_fail(error, errno, "setrlimit(RLIMIT_NOFILE, %lu)",
+                            (unsigned long)nofile.rlim_max);
+    sandbox.max_fds = nofile.rlim_max;
+    sandbox.probe_fd = eventfd(0, EFD_CLOEXEC);
+    if (sandbox.probe_fd < 0)
+        return sandbox_fail(error, errno, "the descriptor probe");
+    sandbox.flow_limit = (int)nofile.rlim_max - SANDBOX_FD_RESERVE;
+    return true;
+}
+
+/**
+ * sandbox_switch_saved_ids() - stage 1 step 6: real and saved ids become
+ * --runas, the effective ones stay for the D-Bus daemon
+ * @error: set on failure
+ *
+ * Return: true on success
+ */
+static bool sandbox_switch_saved_ids(GError **error)
+{
+    if (setgroups(0, NULL) < 0)
+        return sandbox_fail(error, errno, "setgroups");
+    if (setresgid(sandbox.runas_gid, getegid(), sandbox.runas_gid) < 0)
+        return sandbox_fail(error, errno, "setresgid(%u)", (unsigned)sandbox.runas_gid);
+    if (setresuid(sandbox.runas_uid, geteuid(), sandbox.runas_uid) < 0)
+        return sandbox_fail(error, errno, "setresuid(%u)", (unsigned)sandbox.runas_uid);
+    return true;
+}
+
+/**
+ * sandbox_landlock_allow() - one Landlock path rule, if the path exists
+ * @ruleset: the ruleset descriptor
+ * @path: absolute path
+ * @access: rights wanted (file-only rights are kept for a non-directory)
+ * @error: set on failure
+ *
+ * Return: true on success (also when @path does not exist: nothing to allow)
+ */
+static bool sandbox_landlock_allow(int ruleset, const char *path, guint64 access, GError **error)
+{
+    SandboxLandlockPathBeneath rule = { .allowed_access = access };
+    HELPER_AUTOFD int fd = open(path, O_PATH | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0 && errno == ENOENT)
+        return true;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return sandbox_fail(error, errno, "Landlock: '%s'", path);
+    if (!S_ISDIR(st.st_mode))
+        rule.allowed_access &= SANDBOX_LL_FS_FILE_ONLY;
+    rule.parent_fd = fd;
+    if (syscall(SYS_landlock_add_rule, ruleset, SANDBOX_LL_RULE_PATH_BENEATH, &rule, 0) < 0)
+        return sandbox_fail(error, errno, "Landlock rule for '%s'", path);
+    return true;
+}
+
+/**
+ * sandbox_landlock() - stage 1 step 8: Landlock, as far as the kernel has it
+ * @cfg: the configuration (the paths of step 3, the D-Bus address)
+ * @error: set on failure
+ *
+ * Needs no_new_privs.  A kernel without Landlock (or with it disabled)
+ * leaves sandbox.landlock_abi 0; that is not an error.
+ *
+ * Return: true on success
+ */
+static bool sandbox_landlock(const HelperConfig *cfg, GError **error)
+{
+    SandboxLandlockRuleset attr = { 0 };
+    HELPER_AUTOFD int ruleset = -1;
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, SANDBOX_LL_CREATE_RULESET_VERSION);
+    const guint64 read_dir = SANDBOX_LL_FS_READ_FILE | SANDBOX_LL_FS_READ_DIR;
+
+    if (abi <= 0)
+        return true;
+    attr.handled_access_fs = SANDBOX_LL_FS_ABI1 | (abi >= 2 ? SANDBOX_LL_FS_REFER : 0) |
+                             (abi >= 3 ? SANDBOX_LL_FS_TRUNCATE : 0) |
+                             (abi >= 5 ? SANDBOX_LL_FS_IOCTL_DEV : 0);
+    if (abi >= 6) {
+        attr.scoped = SANDBOX_LL_SCOPE_SIGNAL;
+        /* GDBus connects after this stage: an abstract bus must stay reachable */
+        if (!cfg->dbus_address || !strstr(cfg->dbus_address, "abstract="))
+            attr.scoped |= SANDBOX_LL_SCOPE_ABSTRACT_UNIX;
+    }
+    /* a kernel older than the structure accepts it while the rest is zero */
+    ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+    if (ruleset < 0)
+        return sandbox_fail(error, errno, "creating a Landlock ruleset");
+    if (!sandbox_landlock_allow(ruleset, SANDBOX_RESOLV_CONF, SANDBOX_LL_FS_READ_FILE, error) ||
+        !sandbox_landlock_allow(ruleset, SANDBOX_URANDOM, SANDBOX_LL_FS_READ_FILE, error))
+        return false;
+    if (cfg->tftp_dir) {
+        g_autofree char *dir = g_canonicalize_filename(cfg->tftp_dir, "/");
+
+        if (!sandbox_landlock_allow(ruleset, dir, read_dir, error))
+            return false;
+    }
+    if (cfg->socket_path) {
+        g_autofree char *path = g_canonicalize_filename(cfg->socket_path, "/");
+        g_autofree char *dir = g_path_get_dirname(path);
+
+        if (!sandbox_landlock_allow(ruleset, dir, SANDBOX_LL_FS_REMOVE_FILE, error))
+            return false;
+    }
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+        return sandbox_fail(error, errno, "landlock_restrict_self");
+    sandbox.landlock_abi = (int)abi;
+    sandbox.landlock_fs = true;
+    return true;
+}
+
+/**
+ * sandbox_check_level() - the level stage 1 reached, against
+ * --require-confinement
+ * @cfg: the configuration
+ * @error: set, naming what is missing, when the level is too low
+ *
+ * Return: true if the level is at least the one required
+ */
+static bool sandbox_check_level(const HelperConfig *cfg, GError **error)
+{
+    if (sandbox.namespaced)
+        sandbox.level = HELPER_CONFINEMENT_FULL;
+    else if (sandbox.landlock_fs)
+        sandbox.level = HELPER_CONFINEMENT_FILESYSTEM;
+    else
+        sandbox.level = HELPER_CONFINEMENT_MINIMAL;
+    if (sandbox.level >= cfg->require_confinement)
+        return true;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                "Confinement '%s' is below --require-confinement=%s: %s%s",
+                options_confinement_name(sandbox.level),
+                options_confinement_name(cfg->require_confinement), sandbox.reduced,
+                sandbox.landlock_abi ? "" : "; the kernel offers no Landlock");
+    return false;
+}
+
+/**
+ * sandbox_isolate() - stage 1: namespaces, the empty root, the descriptor
+ * limit, ids, capabilities, Landlock
  * @cfg: the configuration
  * @error: set on failure, saying which step failed
  *
@@ -604,7 +889,8 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
 {
     struct __user_cap_data_struct caps[2];
     g_autoptr(GArray) binds = g_array_new(FALSE, TRUE, sizeof(SandboxBind));
-    bool refused = false;
+    bool try_namespaces = true;
+    bool can_raise;
 
     g_array_set_clear_func(binds, (GDestroyNotify)sandbox_bind_clear);
     if (!cfg->sandbox) {
@@ -616,38 +902,61 @@ bool sandbox_isolate(const HelperConfig *cfg, GError **error)
     sandbox.privileged = sandbox_has_cap(caps, CAP_SYS_ADMIN) &&
                          sandbox_has_cap(caps, CAP_SETUID) && sandbox_has_cap(caps, CAP_SETGID) &&
                          sandbox_has_cap(caps, CAP_SETPCAP);
+    can_raise = sandbox_has_cap(caps, CAP_SYS_RESOURCE);
     if (sandbox.privileged) {
         if (!sandbox_resolve_runas(cfg->runas, error))
             return false;
         sandbox_check_socket_dir(cfg->socket_path);
     } else if (geteuid() == 0) {
-        log_warn("Started as root without CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and "
-                 "CAP_SETPCAP: cannot change user or hide the file system; only resource "
-                 "limits, no-new-privileges and seccomp apply");
-        return sandbox_limited(error);
+        sandbox.reduced = g_strdup("started as root without CAP_SYS_ADMIN, CAP_SETUID, "
+                                   "CAP_SETGID and CAP_SETPCAP, so no namespaces and uid 0 kept");
+        try_namespaces = false;
     } else if (cfg->runas) {
         log_warn("Ignoring --runas=%s: started without CAP_SETUID, staying uid %u in a user "
                  "namespace",
                  cfg->runas, (unsigned)getuid());
     }
-
-    if (!sandbox_unshare(&refused, error)) {
-        if (!refused)
-            return false;
-        /* unshare() changed nothing: hosts that forbid user namespaces to
-         * ordinary users (user.max_user_namespaces 0, an LSM) still run us */
-        log_warn("%s; only resource limits, no-new-privileges and seccomp apply",
-                 (*error)->message);
-        g_clear_error(error);
-        return sandbox_limited(error);
+    if (try_namespaces && !sandbox_root_is_mount()) {
+        sandbox.reduced = g_strdup("'/' is not a mount point (a chroot?), so no namespaces and "
+                                   "no empty root");
+        try_namespaces = false;
     }
-    /* clones are taken in the new namespace: the tmpfs then covers /tmp */
-    if (!sandbox_collect_binds(cfg, binds, error) || !sandbox_new_root(binds, error))
+
+    if (try_namespaces) {
+        int refused = 0;
+
+        if (sandbox_unshare(&refused, error)) {
+            /* clones are taken in the new namespace: the tmpfs then covers /tmp */
+            if (!sandbox_collect_binds(cfg, binds, error) || !sandbox_new_root(binds, error))
+                return false;
+            sandbox.namespaced = true;
+        } else if (refused) {
+            /* unshare() changed nothing: hosts that forbid user namespaces
+             * to ordinary users (user.max_user_namespaces 0, an LSM) */
+            sandbox.reduced = g_strdup_printf("a user namespace was refused (%s), so no "
+                                              "namespaces and no empty root",
+                                              g_strerror(refused));
+            g_clear_error(error);
+        } else {
+            return false;
+        }
+    }
+
+    if (!sandbox_limit_fds(cfg, can_raise, error))
         return false;
-    sandbox.namespaced = true;
-    if (!sandbox_drop_capabilities(
-            sandbox.privileged ? (1ull << CAP_SETUID) | (1ull << CAP_SETGID) : 0, error))
+    if (sandbox.privileged && !sandbox_switch_saved_ids(error))
         return false;
+    if (!sandbox_drop_capabilities(0, error))
+        return false;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return sandbox_fail(error, errno, "PR_SET_NO_NEW_PRIVS");
+    if (!sandbox_landlock(cfg, error) || !sandbox_check_level(cfg, error))
+        return false;
+    if (sandbox.reduced)
+        log_warn("Reduced confinement '%s': %s; %s", options_confinement_name(sandbox.level),
+                 sandbox.reduced,
+                 sandbox.landlock_fs ? "Landlock hides the host file system"
+                                     : "the host file system stays visible (no Landlock)");
     sandbox.isolated = true;
     return true;
 }
@@ -671,7 +980,7 @@ static bool sandbox_set_limit(int resource, rlim_t value, const char *name, GErr
 }
 
 /**
- * sandbox_enter() - stage 2: limits, user, no capabilities, seccomp
+ * sandbox_enter() - stage 2: limits, user, seccomp
  * @cfg: the configuration
  * @error: set on failure, saying which step failed
  *
@@ -681,7 +990,16 @@ static bool sandbox_set_limit(int resource, rlim_t value, const char *name, GErr
  */
 bool sandbox_enter(const HelperConfig *cfg, GError **error)
 {
-    struct rlimit nofile;
+    SeccompPolicy policy = {
+        .mode = cfg->seccomp,
+        .fd_floor = sandbox.fd_floor,
+        .qemu_fd = cfg->fd,
+        .probe_fd = sandbox.probe_fd,
+        .unix_sockets = cfg->guestfwds->len > 0,
+        .unlink = cfg->socket_path != NULL,
+    };
+    g_autofree char *who = NULL;
+    g_autofree char *landlock = NULL;
 
     if (!cfg->sandbox)
         return true;
@@ -689,45 +1007,35 @@ bool sandbox_enter(const HelperConfig *cfg, GError **error)
     if (cfg->dbus_address)
         dbusmodule_keep_pool_thread();
 
-    if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
-        return sandbox_fail(error, errno, "getrlimit(RLIMIT_NOFILE)");
-    if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < cfg->max_fds && !sandbox.privileged)
-        log_warn("--max-fds=%u is above the hard limit %lu; using the hard limit", cfg->max_fds,
-                 (unsigned long)nofile.rlim_max);
-    else
-        nofile.rlim_max = cfg->max_fds;
-    if (!sandbox_set_limit(RLIMIT_NOFILE, nofile.rlim_max, "RLIMIT_NOFILE", error) ||
-        !sandbox_set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE", error) ||
+    if (!sandbox_set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE", error) ||
         !sandbox_set_limit(RLIMIT_NPROC, 0, "RLIMIT_NPROC", error))
         return false;
-    sandbox.probe_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (sandbox.probe_fd < 0)
-        return sandbox_fail(error, errno, "opening the new root");
-    sandbox.flow_limit = (int)nofile.rlim_max - SANDBOX_FD_RESERVE;
-
     if (sandbox.privileged) {
-        if (setgroups(0, NULL) < 0)
-            return sandbox_fail(error, errno, "setgroups");
-        if (setresgid(sandbox.runas_gid, sandbox.runas_gid, sandbox.runas_gid) < 0)
+        /* the real and saved ids are --runas already: no capability needed */
+        if (setresgid(-1, sandbox.runas_gid, -1) < 0)
             return sandbox_fail(error, errno, "setresgid(%u)", (unsigned)sandbox.runas_gid);
-        if (setresuid(sandbox.runas_uid, sandbox.runas_uid, sandbox.runas_uid) < 0)
+        if (setresuid(-1, sandbox.runas_uid, -1) < 0)
             return sandbox_fail(error, errno, "setresuid(%u)", (unsigned)sandbox.runas_uid);
     }
-    if (!sandbox_capset(0))
-        return sandbox_fail(error, errno, "capset");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return sandbox_fail(error, errno, "PR_SET_NO_NEW_PRIVS");
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return sandbox_fail(error, errno, "PR_SET_DUMPABLE");
-    if (!seccomp_apply(cfg->seccomp, error))
+    if (!seccomp_apply(&policy, error))
         return false;
     sandbox.active = true;
-    log_info("Confined: %s, no capabilities, at most %u descriptors, seccomp %s (%u rules)",
-             sandbox.privileged   ? "switched user, empty read-only root"
-             : sandbox.namespaced ? "user namespace, empty read-only root"
-                                  : "host file system still visible",
-             (unsigned)nofile.rlim_max, options_seccomp_mode_name(cfg->seccomp),
-             seccomp_rule_count());
+    who = geteuid() == 0 ? g_strdup("uid 0 kept")
+                         : g_strdup_printf("uid %u%s", (unsigned)geteuid(),
+                                           sandbox.privileged ? " (--runas)" : " (as started)");
+    landlock = sandbox.landlock_abi ? g_strdup_printf("Landlock ABI %d", sandbox.landlock_abi)
+                                    : g_strdup("no Landlock");
+    log_info("Confinement: %s (%s; %s; %s; no capabilities; seccomp %s, %u rules; at most %lu "
+             "descriptors)",
+             options_confinement_name(sandbox.level), who,
+             sandbox.namespaced ? "namespaces, empty read-only root"
+             : sandbox.landlock_fs ? "host file system hidden by Landlock"
+                                   : "host file system visible",
+             landlock,
+             options_seccomp_mode_name(cfg->seccomp), seccomp_rule_count(),
+             (unsigned long)sandbox.max_fds);
     return true;
 }
 

@@ -12,6 +12,7 @@
 /* Descriptors kept free for the helper itself when the fd cap is near. */
 #define SANDBOX_FD_RESERVE 32
 
+bool sandbox_pin_inherited(const HelperConfig *cfg, GError **error);
 bool sandbox_isolate(const HelperConfig *cfg, GError **error);
 bool sandbox_enter(const HelperConfig *cfg, GError **error);
 bool sandbox_flow_allowed(void);

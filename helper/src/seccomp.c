@@ -19,9 +19,18 @@
  * skipped.  test-sandbox.py, test-dbus and the QEMU tests run with this
  * filter in kill mode, so a missing entry fails them.  Arguments are checked where a
  * call is needed only in a harmless form: socket() only for the address
- * families libslirp uses, openat() only read-only (libslirp reads
- * /etc/resolv.conf and TFTP files; the root is empty and read-only anyway),
- * kill()/tgkill() only to ourselves (abort()).
+ * families libslirp uses (AF_UNIX only with --guestfwd), openat() only
+ * read-only (libslirp reads /etc/resolv.conf and TFTP files; the root is
+ * empty and read-only anyway), kill()/tgkill() only to ourselves (abort()),
+ * fcntl() only with the commands used, mmap()/mprotect() never executable
+ * and mmap() never shared, unlink() only with --socket-path.
+ *
+ * Descriptors: every call that writes through a descriptor, moves its
+ * offset or copies it is allowed only on descriptors at or above the floor
+ * sandbox_pin_inherited() set up (all the helper opened itself), stderr and
+ * the --fd socket.  Inherited descriptors lie below the floor: libvirt's
+ * pid file, which libvirt reads back as root to choose whom to signal,
+ * cannot be written.  The policy (SeccompPolicy) comes from sandbox.c.
  *
  * --seccomp=log replaces the default action by SCMP_ACT_TRAP: the kernel
  * sends SIGSYS instead of killing, and seccomp_sigsys() writes the call's
@@ -46,6 +55,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <termios.h>
 #include <sys/socket.h>
 #include <ucontext.h>
@@ -67,14 +77,10 @@ static const SeccompAllow seccomp_allow[] = {
     { "poll", "loop.c: g_poll() over all descriptors" },
     { "ppoll", "loop.c: g_poll() on libcs that implement poll() with ppoll" },
     { "read", "loop.c: the signalfd; GLib's wakeup eventfd; libslirp TCP sockets" },
-    { "write", "log.c; GLib's wakeup eventfd; libslirp TCP sockets" },
     { "readv", "GDBus message reads" },
-    { "writev", "GLib logging; libslirp" },
     { "close", "libslirp closes finished flows; GLib; sandbox_flow_allowed()" },
-    { "fcntl", "libslirp sets O_NONBLOCK on new sockets; sandbox_flow_allowed() dups" },
     { "fstat", "sockdiag.c: the inode of the QEMU socket" },
     { "newfstatat", "sockdiag.c fstat(); libslirp stat()s /etc/resolv.conf" },
-    { "lseek", "libslirp TFTP: reading a file at a block offset" },
     { "pread64", "libslirp TFTP on libcs that read blocks with pread" },
     { "clock_gettime", "timers (vDSO fallback)" },
     { "gettimeofday", "libslirp's curtime (vDSO fallback)" },
@@ -86,9 +92,6 @@ static const SeccompAllow seccomp_allow[] = {
     { "recvfrom", "transport.c and libslirp: datagrams and TCP data" },
     { "recvmsg", "transport.c; GDBus; sockdiag.c" },
     { "recvmmsg", "transport.c: frames from QEMU in batches" },
-    { "sendmmsg", "transport.c: queued frames to QEMU (datagram) in one call" },
-    { "sendto", "transport.c; libslirp UDP/ICMP; sockdiag.c queries; syslog" },
-    { "sendmsg", "GDBus; libslirp" },
     { "connect", "libslirp: NAT'd TCP, guest forwards (unix); syslog reconnect" },
     { "bind", "libslirp: host forwards added or restored after Load" },
     { "listen", "libslirp: host forwards added or restored after Load" },
@@ -102,10 +105,8 @@ static const SeccompAllow seccomp_allow[] = {
 
     /* memory and threads (glibc malloc, GLib, GDBus' worker thread) */
     { "brk", "glibc malloc" },
-    { "mmap", "glibc malloc (large blocks, thread arenas)" },
     { "munmap", "glibc malloc" },
     { "mremap", "glibc realloc of large blocks" },
-    { "mprotect", "glibc malloc: growing a thread arena" },
     { "madvise", "glibc malloc: returning memory" },
     { "futex", "GLib mutexes and conditions shared with GDBus' worker" },
     { "sched_yield", "glibc/GLib spin locks" },
@@ -120,8 +121,6 @@ static const SeccompAllow seccomp_allow[] = {
     { "getegid", "GLib" },
     { "getrandom", "GLib's random numbers (GDBus serials, hash seeds)" },
     { "eventfd2", "GLib: a wakeup descriptor for a new GMainContext" },
-    { "unlink", "transport.c: removing --socket-path at exit (its directory is writable)" },
-    { "unlinkat", "the same, on libcs that implement unlink() with unlinkat" },
     { "exit", "a thread ending" },
     { "exit_group", "the helper ending" },
 };
@@ -213,27 +212,217 @@ static bool seccomp_add(scmp_filter_ctx ctx, const char *name, unsigned n,
 }
 
 /**
- * seccomp_add_conditional() - the calls allowed only in a harmless form
+ * seccomp_add_action() - one rule with an action other than allow
  * @ctx: the filter
+ * @action: SCMP_ACT_ERRNO(...)
+ * @name: the call
+ * @n: number of conditions
+ * @conds: the conditions (all must hold)
+ * @error: set on failure
+ *
+ * Return: true on success; a call unknown on this architecture is skipped
+ */
+static bool seccomp_add_action(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+                               const struct scmp_arg_cmp *conds, GError **error)
+{
+    int nr = seccomp_syscall_resolve_name(name);
+    int rc;
+
+    if (nr == __NR_SCMP_ERROR)
+        return true;
+    rc = seccomp_rule_add_array(ctx, action, nr, n, conds);
+    if (rc < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
+                    "Cannot confine the helper: seccomp rule for %s: %s", name, g_strerror(-rc));
+        return false;
+    }
+    seccomp_rules++;
+    return true;
+}
+
+/**
+ * seccomp_add_own_fds() - allow a call that writes through (or moves the
+ * offset of, or copies) its first argument only on the helper's own
+ * descriptors
+ * @ctx: the filter
+ * @name: the call
+ * @policy: the descriptor floor, the QEMU socket
+ * @stderr_too: also allow descriptor 2 (log.c writes there until start-up
+ *              completes, and for good on a terminal)
+ * @error: set on failure
+ *
+ * libvirt's pid file is inherited open for writing, and libvirt signals, as
+ * root, whatever pid it reads back from it.  Its descriptor must stay open
+ * (closing any descriptor of the file drops the lock libvirt checks), so
+ * it cannot be moved either; instead sandbox_pin_inherited() made every
+ * number below policy->fd_floor inherited or a placeholder, so everything
+ * the helper opens is at or above the floor.  Three rules, one comparison
+ * each (libseccomp compares an argument once per rule): at or above the
+ * floor, the QEMU socket, and stderr where asked.  Anything else falls to
+ * the default action.
+ *
+ * Return: true on success
+ */
+static bool seccomp_add_own_fds(scmp_filter_ctx ctx, const char *name, const SeccompPolicy *policy,
+                                bool stderr_too, GError **error)
+{
+    struct scmp_arg_cmp c = SCMP_A0_32(SCMP_CMP_GE, (guint32)policy->fd_floor);
+
+    if (!seccomp_add(ctx, name, 1, &c, error))
+        return false;
+    if (policy->qemu_fd >= 0) {
+        c = (struct scmp_arg_cmp)SCMP_A0_32(SCMP_CMP_EQ, (guint32)policy->qemu_fd);
+        if (!seccomp_add(ctx, name, 1, &c, error))
+            return false;
+    }
+    if (stderr_too) {
+        c = (struct scmp_arg_cmp)SCMP_A0_32(SCMP_CMP_EQ, 2);
+        if (!seccomp_add(ctx, name, 1, &c, error))
+            return false;
+    }
+    return true;
+}
+
+/**
+ * seccomp_add_descriptor_rules() - the calls that write through a
+ * descriptor, and fcntl(), limited to what the helper's own code does
+ * @ctx: the filter
+ * @policy: the descriptor floor, the QEMU socket, the flow probe
  * @error: set on failure
  *
  * Return: true on success
  */
-static bool seccomp_add_conditional(scmp_filter_ctx ctx, GError **error)
+static bool seccomp_add_descriptor_rules(scmp_filter_ctx ctx, const SeccompPolicy *policy,
+                                         GError **error)
 {
-    static const int families[] = { AF_INET, AF_INET6, AF_UNIX };
+    static const struct {
+        const char *name;
+        bool stderr_too;
+        const char *why;
+    } writers[] = {
+        { "write", true, "log.c (stderr, --log-file); GLib's wakeup eventfd; libslirp TCP" },
+        { "writev", true, "GLib logging; libslirp" },
+        { "sendto", false, "transport.c; libslirp UDP/ICMP; sockdiag.c queries; syslog" },
+        { "sendmsg", false, "GDBus; libslirp" },
+        { "sendmmsg", false, "transport.c: queued frames to QEMU (datagram) in one call" },
+        { "lseek", false, "libslirp TFTP: reading a file at a block offset" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(writers); i++) {
+        if (!seccomp_add_own_fds(ctx, writers[i].name, policy, writers[i].stderr_too, error))
+            return false;
+    }
+    /* log.c: dup2(/dev/null, 2) when leaving stderr for syslog.  The source
+     * must be our own, or dup2(pid file, 2) would make it writable. */
+    {
+        struct scmp_arg_cmp c[2] = {
+            SCMP_A0_32(SCMP_CMP_GE, (guint32)policy->fd_floor),
+            SCMP_A1_32(SCMP_CMP_EQ, 2),
+        };
+
+        if (!seccomp_add(ctx, "dup2", 2, c, error) || !seccomp_add(ctx, "dup3", 2, c, error))
+            return false;
+    }
+    /* fcntl(): only the commands used.  F_GETFL/F_SETFL: libslirp and GLib
+     * set O_NONBLOCK on new sockets, never O_ASYNC (with F_SETOWN and
+     * F_SETSIG it would signal any process of our uid, so it is masked out
+     * and those commands are absent).  F_GETFD/F_SETFD: GLib and libslirp
+     * set FD_CLOEXEC.  F_DUPFD_CLOEXEC: sandbox_flow_allowed() copies its
+     * probe, and nothing else may be copied (a copy of the pid file would
+     * land above the floor).  No locks: the pid file's lock is libvirt's. */
+    {
+        struct scmp_arg_cmp c[2] = { SCMP_A1_32(SCMP_CMP_EQ, F_GETFL) };
+
+        if (!seccomp_add(ctx, "fcntl", 1, c, error))
+            return false;
+        c[0] = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, F_GETFD);
+        if (!seccomp_add(ctx, "fcntl", 1, c, error))
+            return false;
+        c[0] = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, F_SETFD);
+        if (!seccomp_add(ctx, "fcntl", 1, c, error))
+            return false;
+        c[0] = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, F_SETFL);
+        c[1] = (struct scmp_arg_cmp)SCMP_A2_32(SCMP_CMP_MASKED_EQ, O_ASYNC, 0);
+        if (!seccomp_add(ctx, "fcntl", 2, c, error))
+            return false;
+        c[0] = (struct scmp_arg_cmp)SCMP_A0_32(SCMP_CMP_EQ, (guint32)policy->probe_fd);
+        c[1] = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, F_DUPFD_CLOEXEC);
+        if (!seccomp_add(ctx, "fcntl", 2, c, error))
+            return false;
+    }
+    return true;
+}
+
+/**
+ * seccomp_add_memory_rules() - mmap() and mprotect() without PROT_EXEC
+ * @ctx: the filter
+ * @error: set on failure
+ *
+ * Everything executable is mapped by then: the program, its libraries and,
+ * with --dbus-address, the D-Bus module (dlopen()ed before stage 1).  So no
+ * new code can appear: no PROT_EXEC, and mmap() only private, so that no
+ * file (the inherited pid file included) can be written through memory.
+ *
+ * Return: true on success
+ */
+static bool seccomp_add_memory_rules(scmp_filter_ctx ctx, GError **error)
+{
+    /* glibc malloc: large blocks and thread arenas (anonymous, private) */
+    struct scmp_arg_cmp c[2] = {
+        SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+        SCMP_A3_32(SCMP_CMP_MASKED_EQ, MAP_SHARED | MAP_PRIVATE, MAP_PRIVATE),
+    };
+
+    if (!seccomp_add(ctx, "mmap", 2, c, error))
+        return false;
+    /* glibc malloc: growing a thread arena */
+    return seccomp_add(ctx, "mprotect", 1, c, error);
+}
+
+/**
+ * seccomp_add_conditional() - the calls allowed only in a harmless form
+ * @ctx: the filter
+ * @policy: what this helper's options need
+ * @error: set on failure
+ *
+ * Return: true on success
+ */
+static bool seccomp_add_conditional(scmp_filter_ctx ctx, const SeccompPolicy *policy,
+                                    GError **error)
+{
+    static const int families[] = { AF_INET, AF_INET6 };
     pid_t self = getpid();
     const unsigned write_flags = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
 
-    /* libslirp: NAT'd TCP/UDP/ICMP flows (AF_INET, AF_INET6), guest forwards
-     * (AF_UNIX); glibc syslog() reconnecting (AF_UNIX).  No netlink or raw
-     * packet sockets: sockdiag.c opened its netlink socket before. */
+    if (!seccomp_add_descriptor_rules(ctx, policy, error) ||
+        !seccomp_add_memory_rules(ctx, error))
+        return false;
+    /* libslirp: NAT'd TCP/UDP/ICMP flows (AF_INET, AF_INET6).  No netlink
+     * or raw packet sockets: sockdiag.c opened its netlink socket before. */
     for (size_t i = 0; i < G_N_ELEMENTS(families); i++) {
         struct scmp_arg_cmp c = SCMP_A0_32(SCMP_CMP_EQ, (guint32)families[i]);
 
         if (!seccomp_add(ctx, "socket", 1, &c, error))
             return false;
     }
+    /* AF_UNIX only for --guestfwd (libslirp connects by path per guest
+     * connection).  Otherwise a new Unix socket fails with EACCES rather
+     * than killing: glibc's syslog() tries to reconnect after syslogd
+     * restarts, and losing those messages is the price (log.c opened the
+     * socket before the filter). */
+    {
+        struct scmp_arg_cmp c = SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX);
+
+        if (policy->unix_sockets ? !seccomp_add(ctx, "socket", 1, &c, error)
+                                 : !seccomp_add_action(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1,
+                                                       &c, error))
+            return false;
+    }
+    /* transport.c: removing --socket-path at exit (its directory is the one
+     * writable place); unlinkat on libcs that implement unlink() with it */
+    if (policy->unlink &&
+        (!seccomp_add(ctx, "unlink", 0, NULL, error) || !seccomp_add(ctx, "unlinkat", 0, NULL, error)))
+        return false;
     /* libslirp: fopen("/etc/resolv.conf", "r"), TFTP files; read-only only */
     {
         struct scmp_arg_cmp c = SCMP_A2_32(SCMP_CMP_MASKED_EQ, write_flags, 0);
@@ -256,13 +445,6 @@ static bool seccomp_add_conditional(scmp_filter_ctx ctx, GError **error)
         /* log.c: isatty(2) when leaving stderr */
         c = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, TCGETS);
         if (!seccomp_add(ctx, "ioctl", 1, &c, error))
-            return false;
-    }
-    /* log.c: dup2(/dev/null, 2) when leaving stderr for syslog */
-    {
-        struct scmp_arg_cmp c = SCMP_A1_32(SCMP_CMP_EQ, 2);
-
-        if (!seccomp_add(ctx, "dup2", 1, &c, error) || !seccomp_add(ctx, "dup3", 1, &c, error))
             return false;
     }
     /* abort() and g_error(): raise(SIGABRT) on ourselves only */
@@ -300,13 +482,14 @@ static bool seccomp_add_conditional(scmp_filter_ctx ctx, GError **error)
 
 /**
  * seccomp_apply() - load the allowlist for every thread
- * @mode: kill (default), log, or off
+ * @policy: the mode (kill, log or off) and what this helper needs
  * @error: set on failure
  *
  * Return: true on success (also for HELPER_SECCOMP_OFF, which loads nothing)
  */
-bool seccomp_apply(HelperSeccompMode mode, GError **error)
+bool seccomp_apply(const SeccompPolicy *policy, GError **error)
 {
+    HelperSeccompMode mode = policy->mode;
     scmp_filter_ctx ctx;
     int rc;
 
@@ -365,7 +548,7 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
         seccomp_release(ctx);
         return false;
     }
-    if (!seccomp_add_conditional(ctx, error)) {
+    if (!seccomp_add_conditional(ctx, policy, error)) {
         seccomp_release(ctx);
         return false;
     }
@@ -381,9 +564,9 @@ bool seccomp_apply(HelperSeccompMode mode, GError **error)
 
 #else /* !HELPER_ENABLE_SECCOMP */
 
-bool seccomp_apply(HelperSeccompMode mode, GError **error)
+bool seccomp_apply(const SeccompPolicy *policy, GError **error)
 {
-    if (mode != HELPER_SECCOMP_OFF)
+    if (policy->mode != HELPER_SECCOMP_OFF)
         log_warn("Built without libseccomp: no system call filter");
     return true;
 }

@@ -9,5 +9,15 @@
 
 #include "options.h"
 
-bool seccomp_apply(HelperSeccompMode mode, GError **error);
+/* What the filter needs to know about this helper (sandbox.c fills it in). */
+typedef struct {
+    HelperSeccompMode mode;
+    int fd_floor;      /* every descriptor below it was inherited or is a placeholder */
+    int qemu_fd;       /* --fd: inherited, below the floor, but written; -1 if none */
+    int probe_fd;      /* the only descriptor fcntl(F_DUPFD_CLOEXEC) may copy */
+    bool unix_sockets; /* --guestfwd: libslirp connects to Unix sockets on demand */
+    bool unlink;       /* --socket-path: transport.c removes it at exit */
+} SeccompPolicy;
+
+bool seccomp_apply(const SeccompPolicy *policy, GError **error);
 guint seccomp_rule_count(void);

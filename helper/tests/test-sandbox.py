@@ -31,6 +31,12 @@ HOOKS = None
 SETPRIV_NO_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
 SETPRIV_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                   "--inh-caps=-all", "--bounding-set=-all", "--"]
+# libvirt's DAC driver with the fork's `confine` patch: the VM's user, with
+# the four capabilities the helper needs as ambient capabilities
+AMBIENT_CAPS = "+setuid,+setgid,+sys_admin,+setpcap"
+SETPRIV_NOBODY_AMBIENT = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "--inh-caps=" + AMBIENT_CAPS, "--ambient-caps=" + AMBIENT_CAPS, "--"]
+CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
 
 def status(pid):
@@ -44,6 +50,24 @@ def status_of(path):
             key, _, value = line.partition(":")
             out[key] = value.strip()
     return out
+
+
+def assert_every_thread_without_capabilities(test, pid):
+    """All five capability sets of every thread, from /proc/PID/task/*."""
+    tids = os.listdir("/proc/%d/task" % pid)
+    for tid in tids:
+        t = status_of("/proc/%d/task/%s/status" % (pid, tid))
+        for key in CAP_SETS:
+            test.assertEqual(int(t[key], 16), 0, "%s of thread %s is %s" % (key, tid, t[key]))
+    return tids
+
+
+def confinement_level(stderr_text):
+    """The documented start-up line: "slirp-helper: info: Confinement: LEVEL (...)"."""
+    for line in stderr_text.splitlines():
+        if line.startswith("slirp-helper: info: Confinement: "):
+            return line.split()[3]
+    raise AssertionError("no Confinement line in: " + stderr_text)
 
 
 def wait_for(pred, timeout, what):
@@ -144,7 +168,8 @@ class Helper:
         self.proc.wait()
         self.proc.stderr.close()
         self.qemu.close()
-        os.unlink(self.log.name)
+        if os.path.exists(self.log.name):  # closing twice is fine
+            os.unlink(self.log.name)
 
 
 class Listener:
@@ -200,6 +225,7 @@ class ConfinementTests(unittest.TestCase):
         self.assert_confined(st, expect_uid=65534)
         self.assertEqual(st["Gid"].split(), ["65534"] * 4)
         self.assertEqual(st["Groups"], "")
+        self.assertEqual(confinement_level(h.stderr_text), "full")
         # every thread, not just the main one
         for tid in os.listdir("/proc/%d/task" % h.pid):
             t = status_of("/proc/%d/task/%s/status" % (h.pid, tid))
@@ -390,13 +416,83 @@ class ConfinementTests(unittest.TestCase):
         self.assertEqual(h.proc.wait(10), 0)
 
     def test_root_without_capabilities(self):
-        """libvirt with security_driver="none": root, capabilities cleared."""
+        """libvirt with security_driver="none": root, capabilities cleared;
+        the level is visible, and Landlock hides the host's files."""
         h = self.start(prefix=SETPRIV_NO_CAPS)
         st = status(h.pid)
         self.assert_confined(st)
-        self.assertIn("Started as root without CAP_SYS_ADMIN", h.stderr_text)
+        self.assertIn("started as root without CAP_SYS_ADMIN", h.stderr_text)
+        self.assertEqual(confinement_level(h.stderr_text), "filesystem")
         h.send(gf.dhcp_discover())
         self.assertEqual(h.recv_until(gf.dhcp_offer_address), "10.0.2.15")
+
+    def test_root_without_capabilities_cannot_read_host_files(self):
+        """uid 0 is kept, but /etc/passwd is out of reach (Landlock)."""
+        env = dict(os.environ, SLIRP_HELPER_TEST_HOOK="read-passwd")
+        h = self.start(prefix=SETPRIV_NO_CAPS, binary=HOOKS, env=env)
+        wait_for(lambda: "Test hook read-passwd returned" in h.read_log(), 10, "the hook")
+        self.assertIn("Permission denied", h.read_log())
+
+    def test_require_confinement_refuses(self):
+        """--require-confinement=full: exit 1, one line naming what is missing."""
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with a, b:
+            p = subprocess.run([*SETPRIV_NO_CAPS, HELPER, "--fd=%d" % b.fileno(),
+                                "--require-confinement=full"], pass_fds=[b.fileno()],
+                               capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("Confinement 'filesystem' is below --require-confinement=full: started as "
+                      "root without CAP_SYS_ADMIN", p.stderr)
+        # what it does reach is accepted
+        h = self.start(prefix=SETPRIV_NO_CAPS, args=["--require-confinement=filesystem"])
+        self.assertEqual(confinement_level(h.stderr_text), "filesystem")
+        h = self.start(args=["--require-confinement=full"])
+        self.assertEqual(confinement_level(h.stderr_text), "full")
+
+    def test_ambient_capabilities_leave_no_thread_with_any(self):
+        """A non-root user with ambient capabilities (libvirt's DAC driver
+        with `confine`): every thread ends with all five sets empty."""
+        h = self.start(prefix=SETPRIV_NOBODY_AMBIENT)
+        self.assertIn("no capabilities", h.stderr_text)
+        self.assertEqual(confinement_level(h.stderr_text), "full")
+        assert_every_thread_without_capabilities(self, h.pid)
+        self.assertEqual(status(h.pid)["Uid"].split(), ["65534"] * 4)
+
+    def test_descriptor_limit_raised_before_capabilities_go(self):
+        """Root under a low hard limit starts: with CAP_SYS_RESOURCE (used
+        before it is dropped) it gets --max-fds, without it the hard limit
+        and a warning."""
+        h = self.start(prefix=["prlimit", "--nofile=256:512", "--"])
+        with open("/proc/%d/limits" % h.pid) as f:
+            line = [x for x in f if x.startswith("Max open files")][0]
+        cap_sys_resource = int(status(os.getpid())["CapEff"], 16) & (1 << 24)
+        if cap_sys_resource:
+            self.assertEqual(line.split()[3:5], ["1024", "1024"], line)
+        else:
+            self.assertEqual(line.split()[3:5], ["512", "512"], line)
+            self.assertIn("--max-fds=1024 is above the hard limit 512", h.stderr_text)
+        self.assertEqual(confinement_level(h.stderr_text), "full")
+
+    def test_relative_socket_path(self):
+        """A relative --socket-path works in the sandbox and is removed at exit."""
+        with tempfile.TemporaryDirectory() as d:
+            os.chmod(d, 0o777)
+            p = subprocess.Popen([HELPER, "--socket-path=net.sock"], cwd=d,
+                                 stderr=subprocess.PIPE)
+            try:
+                wait_for(lambda: os.path.exists(os.path.join(d, "net.sock")) or p.poll() is not None,
+                         5, "the socket")
+                time.sleep(0.5)  # past the sandbox
+                self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(10), 0)
+                self.assertFalse(os.path.exists(os.path.join(d, "net.sock")))
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+                p.stderr.close()
 
     def test_unprivileged_user(self):
         """An ordinary user: a user namespace provides the empty root."""
@@ -421,19 +517,143 @@ class ConfinementTests(unittest.TestCase):
                            (["--seccomp=trap"], "Invalid --seccomp value 'trap'"),
                            (["--max-fds=10"], "Invalid --max-fds value '10'"),
                            (["--runas=a:b:c"], "Invalid --runas value 'a:b:c'"),
-                           (["--sandbox=off", "--seccomp=log"], "'--sandbox' and '--seccomp'")):
+                           (["--sandbox=off", "--seccomp=log"], "'--sandbox' and '--seccomp'"),
+                           (["--require-confinement=most"],
+                            "Invalid --require-confinement value 'most'"),
+                           (["--require-confinement=none"],
+                            "Invalid --require-confinement value 'none'"),
+                           (["--sandbox=off", "--require-confinement=full"],
+                            "'--sandbox' and '--require-confinement'"),
+                           (["--seccomp=off", "--require-confinement=minimal"],
+                            "'--seccomp' and '--require-confinement'")):
             p = subprocess.run([HELPER, "--fd=5", *args], capture_output=True, text=True)
             self.assertEqual(p.returncode, 1, args)
             self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
             self.assertIn(text, p.stderr)
 
 
+# A chroot whose "/" is a plain directory, not a mount point, built in a
+# private mount namespace (nothing reaches the host's): $0 is the directory,
+# the arguments the command to run in it.
+CHROOT_SCRIPT = """set -e
+for d in usr etc dev proc tmp work; do mkdir "$0/$d"; mount --rbind "/$d" "$0/$d"; done
+for d in bin sbin lib lib32 lib64 libx32; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$0/$d";
+  elif [ -d "/$d" ]; then mkdir "$0/$d"; mount --rbind "/$d" "$0/$d"; fi
+done
+exec chroot "$0" "$@"
+"""
+
+
+class ChrootTests(unittest.TestCase):
+    """Where "/" is not a mount point the helper degrades, visibly."""
+
+    def chroot_prefix(self):
+        d = tempfile.mkdtemp(prefix="sandbox-chroot-")
+
+        def remove():  # only what the script made here: never follow into a bind
+            for name in os.listdir(d):
+                p = os.path.join(d, name)
+                if os.path.islink(p):
+                    os.unlink(p)
+                else:
+                    os.rmdir(p)
+            os.rmdir(d)
+        self.addCleanup(remove)
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", CHROOT_SCRIPT, d]
+
+    def test_chroot_degrades_visibly(self):
+        h = Helper(prefix=self.chroot_prefix()).wait_started()
+        self.addCleanup(h.close)
+        self.assertIn("'/' is not a mount point", h.stderr_text)
+        self.assertEqual(confinement_level(h.stderr_text), "filesystem")
+        st = status(h.pid)
+        for key in CAP_SETS:
+            self.assertEqual(int(st[key], 16), 0, key)
+        self.assertEqual(st["Uid"].split(), ["65534"] * 4)
+        self.assertEqual(st["Seccomp"], "2")
+        h.send(gf.dhcp_discover())
+        self.assertEqual(h.recv_until(gf.dhcp_offer_address), "10.0.2.15")
+        h.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(h.proc.wait(10), 0)
+
+    def test_chroot_refused_when_full_required(self):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with a, b:
+            p = subprocess.run([*self.chroot_prefix(), HELPER, "--fd=%d" % b.fileno(),
+                                "--require-confinement=full"], pass_fds=[b.fileno()],
+                               capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("below --require-confinement=full: '/' is not a mount point", p.stderr)
+
+
 class SeccompTests(unittest.TestCase):
-    def hook(self, name, *args):
-        env = dict(os.environ, SLIRP_HELPER_TEST_HOOK=name)
-        h = Helper(args=args, binary=HOOKS, env=env)
+    def hook(self, name, *args, extra_env=None, **kw):
+        env = dict(os.environ, SLIRP_HELPER_TEST_HOOK=name, **(extra_env or {}))
+        h = Helper(args=args, binary=HOOKS, env=env, **kw)
         self.addCleanup(h.close)
         return h
+
+    def locked_pidfile(self):
+        """A pid file as libvirt leaves it: written, locked, inherited."""
+        import fcntl
+        tmp_fd, path = tempfile.mkstemp(suffix=".pid")
+        os.write(tmp_fd, b"1234\n")
+        os.close(tmp_fd)
+        self.addCleanup(os.unlink, path)
+        fd = os.open(path, os.O_RDWR)
+        self.addCleanup(os.close, fd)
+
+        def lock_in_child():
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return path, fd, lock_in_child
+
+    def test_pidfile_not_writable(self):
+        """libvirt's pid file: no write, pwrite, ftruncate, lseek, nor a way
+        around them (dup2 onto stderr, a copy, a shared mapping)."""
+        path, fd, lock = self.locked_pidfile()
+        h = self.hook("write-inherited", "--seccomp=log", pass_fds=[fd], preexec_fn=lock,
+                      extra_env={"SLIRP_HELPER_TEST_FD": str(fd)})
+        wait_for(lambda: "mmap(MAP_SHARED) returned" in h.read_log(), 10, "the hook")
+        log = h.read_log()
+        for call in ("write", "pwrite64", "ftruncate", "lseek", "dup2", "fcntl", "mmap"):
+            self.assertIn("seccomp: blocked system call %s (" % call, log)
+        self.assertNotIn("write to the copy", log)
+        with open(path) as f:
+            self.assertEqual(f.read(), "1234\n")
+        h.close()  # releases the lock for the next one
+        # and in the default mode the first attempt ends the helper
+        h = self.hook("write-inherited", pass_fds=[fd], preexec_fn=lock,
+                      extra_env={"SLIRP_HELPER_TEST_FD": str(fd)})
+        self.assertEqual(h.proc.wait(10), -signal.SIGSYS)
+        with open(path) as f:
+            self.assertEqual(f.read(), "1234\n")
+
+    def test_fcntl_signals_killed(self):
+        """F_SETOWN and O_ASYNC would let the helper signal any process of its uid."""
+        for name in ("fcntl-setown", "fcntl-async"):
+            h = self.hook(name)
+            self.assertEqual(h.proc.wait(10), -signal.SIGSYS, name)
+
+    def test_no_new_executable_memory(self):
+        for name in ("mmap-exec", "mprotect-exec"):
+            h = self.hook(name)
+            self.assertEqual(h.proc.wait(10), -signal.SIGSYS, name)
+
+    def test_unix_socket_only_for_guestfwd(self):
+        """Without --guestfwd a new AF_UNIX socket fails (softly: syslog)."""
+        h = self.hook("unix-socket")
+        wait_for(lambda: "Test hook unix-socket returned" in h.read_log(), 10, "the hook")
+        self.assertIn("returned -1 (Permission denied)", h.read_log())
+        with tempfile.TemporaryDirectory() as d:
+            h = self.hook("unix-socket", "--guestfwd=tcp:10.0.2.100:1234-unix:%s/g.sock" % d)
+            wait_for(lambda: "Test hook unix-socket returned" in h.read_log(), 10, "the hook")
+            self.assertIn("(success)", h.read_log())
+
+    def test_unlink_only_for_socket_path(self):
+        h = self.hook("unlink")
+        self.assertEqual(h.proc.wait(10), -signal.SIGSYS)
 
     def test_execve_killed(self):
         h = self.hook("execve")
@@ -606,16 +826,29 @@ class ControlTests(unittest.TestCase):
         h.proc.send_signal(signal.SIGTERM)
         self.assertEqual(h.proc.wait(10), 0)
 
+    def test_ambient_capabilities_on_the_bus(self):
+        """The DAC driver's non-root helper with ambient capabilities and a
+        bus: GDBus' and GLib's threads end without any capability too."""
+        bus = Bus()
+        self.addCleanup(bus.close)
+        h = Helper(args=["--dbus-address=" + bus.address, "--dbus-id=amb"],
+                   prefix=SETPRIV_NOBODY_AMBIENT).wait_started()
+        self.addCleanup(h.close)
+        self.assert_threads_confined(h.pid)
+        info = bus.call("org.libvirt_slirp.Helper1.amb", "/org/libvirt_slirp/Helper1",
+                        "org.libvirt_slirp.Helper1.GetInfo")
+        self.assertIn("'confined': <true>", info)
+        h.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(h.proc.wait(10), 0)
+
     def assert_threads_confined(self, pid):
-        tids = os.listdir("/proc/%d/task" % pid)
+        tids = assert_every_thread_without_capabilities(self, pid)
         self.assertGreater(len(tids), 1)  # GDBus' worker exists
         for tid in tids:
             t = status_of("/proc/%d/task/%s/status" % (pid, tid))
             self.assertEqual(t["Seccomp"], "2", tid)
             self.assertEqual(t["NoNewPrivs"], "1", tid)
             self.assertEqual(t["Uid"].split(), ["65534"] * 4, tid)
-            for key in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"):
-                self.assertEqual(int(t[key], 16), 0, "%s of thread %s" % (key, tid))
             self.assertEqual(os.readlink("/proc/%d/task/%s/root" % (pid, tid)), "/")
             self.assertEqual(sorted(os.listdir("/proc/%d/task/%s/root" % (pid, tid))),
                              ["dev", "etc", "tmp"])  # tmp: the bus socket's directory
