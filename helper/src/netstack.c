@@ -44,7 +44,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <slirp/libslirp.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -593,19 +592,14 @@ static void netstack_check_accepts(HelperNetstack *ns, const GArray *pollfds)
 {
     for (guint i = 0; i < ns->forwards->len; i++) {
         NetstackForward *e = &g_array_index(ns->forwards, NetstackForward, i);
-        int probe;
 
         if (e->listen_fd < 0 || e->poll_idx < 0 || (guint)e->poll_idx >= pollfds->len ||
             !(g_array_index(pollfds, GPollFD, e->poll_idx).revents & G_IO_IN))
             continue;
-        probe = fcntl(e->listen_fd, F_DUPFD_CLOEXEC, 0);
-        if (probe >= 0) {
-            close(probe);
+        if (sandbox_descriptor_free(e->listen_fd)) {
             ns->accept_pause_logged = false;
             continue;
         }
-        if (errno != EMFILE && errno != ENFILE)
-            continue;
         ns->accept_paused_until = netstack_now_ms() + NETSTACK_ACCEPT_PAUSE_MS;
         if (!ns->accept_pause_logged)
             log_warn("Out of descriptors: host connections to forwards wait in the backlog "

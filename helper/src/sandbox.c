@@ -1063,6 +1063,27 @@ bool sandbox_flow_allowed(void)
 }
 
 /**
+ * sandbox_descriptor_free() - whether one more descriptor can be had now
+ * @fd: a descriptor of the caller's, copied when there is no probe
+ *
+ * Confined, the filter lets the helper copy no descriptor but the probe
+ * (a copy of libvirt's pid file would outlive the lock), so the probe is
+ * what is copied; before stage 1 or with --sandbox=off, @fd is.  The copy is
+ * closed at once.
+ *
+ * Return: false only when the copy failed for want of a descriptor
+ */
+bool sandbox_descriptor_free(int fd)
+{
+    int copy = fcntl(sandbox.flow_limit > 0 ? sandbox.probe_fd : fd, F_DUPFD_CLOEXEC, 0);
+
+    if (copy < 0)
+        return errno != EMFILE && errno != ENFILE;
+    close(copy);
+    return true;
+}
+
+/**
  * sandbox_is_active() - whether sandbox_enter() completed
  *
  * Return: true once confined

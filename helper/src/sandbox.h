@@ -16,4 +16,5 @@ bool sandbox_pin_inherited(const HelperConfig *cfg, GError **error);
 bool sandbox_isolate(const HelperConfig *cfg, GError **error);
 bool sandbox_enter(const HelperConfig *cfg, GError **error);
 bool sandbox_flow_allowed(void);
+bool sandbox_descriptor_free(int fd);
 bool sandbox_is_active(void);
