@@ -552,16 +552,36 @@ def test_dbus_incoming_holds_traffic_until_load(runner, features):
     assert _offer_for(link, MAC3) == "10.0.2.17"
 
 
-def test_load_refused_without_dbus_incoming(runner, features):
+def test_load_accepted_once_before_guest_traffic(runner, features):
+    """A restore without --dbus-incoming (stock libvirt 11.3 restores that
+    way) still gets its state: one Load before any guest frame is taken;
+    a second one would replace live state and is refused."""
+    need(features, "dbus-address", "migrate")
+    blob = _source_with_two_leases(runner)
+    bus = runner.bus
+    p, link = runner.start(["--dbus-address=" + bus.address,
+                            "--dbus-id=conf-restore"])
+    owner = _vmstate_owner(bus, "conf-restore")
+    _load(bus, owner, blob)
+    assert _offer_for(link, MAC3) == "10.0.2.17"
+    loaded = _save(bus, owner)
+    with pytest.raises(slirp.DBusError):
+        _load(bus, owner, blob)
+    assert _save(bus, owner) == loaded
+    assert p.alive()
+
+
+def test_load_refused_after_guest_traffic(runner, features):
     """Loading state into a helper that is already serving a guest would
-    replace its live state: only a helper started with --dbus-incoming
-    takes a Load."""
+    replace its live state: once a guest frame has been served, Load is
+    refused and the state is left as it was."""
     need(features, "dbus-address", "migrate")
     blob = _source_with_two_leases(runner)
     bus = runner.bus
     p, link = runner.start(["--dbus-address=" + bus.address,
                             "--dbus-id=conf-live"])
     owner = _vmstate_owner(bus, "conf-live")
+    assert _arp(link, "10.0.2.2"), "helper not answering"
     before = _save(bus, owner)
     with pytest.raises(slirp.DBusError):
         _load(bus, owner, blob)
