@@ -184,37 +184,9 @@ static void seccomp_sigsys(int sig, siginfo_t *info, void *ctx)
 }
 
 /**
- * seccomp_add() - allow one call, optionally with argument conditions
+ * seccomp_add_action() - one rule for a call, with any action
  * @ctx: the filter
- * @name: the call
- * @n: number of conditions
- * @conds: the conditions (all must hold)
- * @error: set on failure
- *
- * Return: true on success; a call unknown on this architecture is skipped
- */
-static bool seccomp_add(scmp_filter_ctx ctx, const char *name, unsigned n,
-                        const struct scmp_arg_cmp *conds, GError **error)
-{
-    int nr = seccomp_syscall_resolve_name(name);
-    int rc;
-
-    if (nr == __NR_SCMP_ERROR)
-        return true;
-    rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, conds);
-    if (rc < 0) {
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
-                    "Cannot confine the helper: seccomp rule for %s: %s", name, g_strerror(-rc));
-        return false;
-    }
-    seccomp_rules++;
-    return true;
-}
-
-/**
- * seccomp_add_action() - one rule with an action other than allow
- * @ctx: the filter
- * @action: SCMP_ACT_ERRNO(...)
+ * @action: SCMP_ACT_ALLOW, SCMP_ACT_ERRNO(...)
  * @name: the call
  * @n: number of conditions
  * @conds: the conditions (all must hold)
@@ -238,6 +210,22 @@ static bool seccomp_add_action(scmp_filter_ctx ctx, uint32_t action, const char 
     }
     seccomp_rules++;
     return true;
+}
+
+/**
+ * seccomp_add() - allow one call, optionally with argument conditions
+ * @ctx: the filter
+ * @name: the call
+ * @n: number of conditions
+ * @conds: the conditions (all must hold)
+ * @error: set on failure
+ *
+ * Return: true on success; a call unknown on this architecture is skipped
+ */
+static bool seccomp_add(scmp_filter_ctx ctx, const char *name, unsigned n,
+                        const struct scmp_arg_cmp *conds, GError **error)
+{
+    return seccomp_add_action(ctx, SCMP_ACT_ALLOW, name, n, conds, error);
 }
 
 /**
