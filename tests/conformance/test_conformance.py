@@ -552,6 +552,15 @@ def test_dbus_incoming_holds_traffic_until_load(runner, features):
     assert _offer_for(link, MAC3) == "10.0.2.17"
 
 
+def _assert_load_refused(bus, owner, blob, p):
+    """Load fails, the helper's state is what it was, and it lives on."""
+    before = _save(bus, owner)
+    with pytest.raises(slirp.DBusError):
+        _load(bus, owner, blob)
+    assert _save(bus, owner) == before
+    assert p.alive()
+
+
 def test_load_accepted_once_before_guest_traffic(runner, features):
     """A restore without --dbus-incoming (stock libvirt 11.3 restores that
     way) still gets its state: one Load before any guest frame is taken;
@@ -564,11 +573,7 @@ def test_load_accepted_once_before_guest_traffic(runner, features):
     owner = _vmstate_owner(bus, "conf-restore")
     _load(bus, owner, blob)
     assert _offer_for(link, MAC3) == "10.0.2.17"
-    loaded = _save(bus, owner)
-    with pytest.raises(slirp.DBusError):
-        _load(bus, owner, blob)
-    assert _save(bus, owner) == loaded
-    assert p.alive()
+    _assert_load_refused(bus, owner, blob, p)
 
 
 def test_load_refused_after_guest_traffic(runner, features):
@@ -582,11 +587,7 @@ def test_load_refused_after_guest_traffic(runner, features):
                             "--dbus-id=conf-live"])
     owner = _vmstate_owner(bus, "conf-live")
     assert _arp(link, "10.0.2.2"), "helper not answering"
-    before = _save(bus, owner)
-    with pytest.raises(slirp.DBusError):
-        _load(bus, owner, blob)
-    assert _save(bus, owner) == before
-    assert p.alive()
+    _assert_load_refused(bus, owner, blob, p)
 
 
 def test_save_answers_while_qemu_does_not_read(runner, features):
