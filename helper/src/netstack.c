@@ -340,7 +340,7 @@ static bool netstack_check_guest_addr(const HelperNetstack *ns, const HostForwar
             return false;
         }
         if (!IN6_IS_ADDR_UNSPECIFIED(a) &&
-            (memcmp(a, &cfg->net6, cfg->prefix6 / 8) != 0 ||
+            (!options_in6_in_prefix(a, &cfg->net6, cfg->prefix6) ||
              memcmp(a, &cfg->host6, sizeof(*a)) == 0 || memcmp(a, &cfg->dns6, sizeof(*a)) == 0)) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_ADDRESS,
                         "Guest address '%s' is not a guest address of the prefix", addr);

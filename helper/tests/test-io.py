@@ -609,6 +609,37 @@ class ForwardTests(unittest.TestCase):
             h.close()
             busy.close()
 
+    def test_hostfwd_guest_outside_prefix(self):
+        # fd00:0:0:10::5 shares the first 7 bytes with fd00::/60 but not its
+        # 60th bit: a whole-byte comparison took it for a guest address
+        for net6, guest in (("fd00::/60", "fd00:0:0:10::5"), ("fd00::/61", "fd00:0:0:8::5"),
+                            ("fd00::/126", "fd00::5")):
+            h = Helper(args=["--net6=" + net6,
+                             "--hostfwd=tcp:[::1]:%d-[%s]:22" % (self.free_port(), guest)])
+            try:
+                self.assertEqual(h.proc.wait(timeout=5), 1, (net6, guest))
+                err = h.proc.stderr.read().decode()
+                self.assertIn("--hostfwd", err)
+                self.assertIn("not a guest address", err)
+                self.assertEqual(err.count("\n"), 1, err)
+            finally:
+                h.close()
+        # and one inside a /60 is accepted
+        port = self.free_port()
+        h = Helper(args=["--net6=fd00::/60", "--hostfwd=tcp:[::1]:%d-[fd00:0:0:f::5]:22" % port])
+        try:
+            deadline = time.monotonic() + 5
+            while True:
+                self.assertIsNone(h.proc.poll(), "a guest address inside the /60 was refused")
+                try:
+                    socket.create_connection(("::1", port), timeout=1).close()
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline, "the forward never listened")
+                    time.sleep(0.05)
+        finally:
+            h.close()
+
 
 def tcp_segment(dst, dport, flags, seq, ack=0, src="10.0.2.15", sport=40000):
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
