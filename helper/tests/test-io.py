@@ -8,8 +8,10 @@ ARP and DHCP answers over datagram and stream framing, never a zero-length
 datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
 0, no blocking when QEMU stops reading and whole frames only on a stream
 that QEMU stopped reading, host forwards, one-line errors
-with exit status 1 for bad input, and GIO mapped only with --dbus-address
-(the D-Bus module).  Run: test-io.py PATH-TO-slirp-helper
+with exit status 1 for bad input, GIO mapped only with --dbus-address
+(the D-Bus module), and the IPv6 DNS proxy named to the guest only when the
+resolver list has an IPv6 server (run as root: private mount and network
+namespaces, dnsns.py).  Run: test-io.py PATH-TO-slirp-helper
 """
 import os
 import select
@@ -23,6 +25,7 @@ import tempfile
 import time
 import unittest
 
+import guestframes as gf
 from guestframes import csum
 
 HELPER = None
@@ -770,6 +773,92 @@ class GuestForwardTests(unittest.TestCase):
             finally:
                 h.close()
                 srv.close()
+
+
+class NamespacedHelper(Helper):
+    """A Helper whose /etc/resolv.conf holds @resolv and whose 127.0.0.1:53
+    and [::1]:53 are dnsns.py's DNS servers, in private mount and network
+    namespaces (needs root)."""
+
+    def __init__(self, resolv, args=()):
+        self.qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.kind = socket.SOCK_DGRAM
+        self.rxbuf = b""
+        self.resolv = tempfile.NamedTemporaryFile("w", prefix="resolv.", suffix=".conf")
+        self.resolv.write(resolv)
+        self.resolv.flush()
+        os.chmod(self.resolv.name, 0o644)  # read by the confined helper as nobody
+        dnsns = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dnsns.py")
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--net", "--propagation", "private", sys.executable, dnsns,
+             self.resolv.name, HELPER, "--fd=%d" % theirs.fileno(), *args],
+            pass_fds=[theirs.fileno()], stderr=subprocess.PIPE)
+        theirs.close()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        super().close()
+        self.resolv.close()
+
+
+class Dns6Tests(unittest.TestCase):
+    """The guest is told about the IPv6 DNS proxy (--dns6, fec0::3) only
+    when it can answer: libslirp relays queries to it only to an IPv6
+    nameserver of the host's resolver list."""
+
+    def ask_dns(self, h, packet_to, ident):
+        h.send(packet_to(gf.dns_query("guest.test", ident)))
+
+        def answer(frame):
+            udp = gf.parse_udp(frame) or gf.parse_udp6(frame)
+            return udp and udp[0] == 53 and gf.dns_answer_a(udp[2], ident)
+        return h.recv_until(answer, timeout=10)
+
+    def advertised(self, h):
+        """(RDNSS addresses of the RA, DNS servers of the DHCPv6 reply)"""
+        h.send(gf.router_solicitation())
+        ra = h.recv_until(gf.router_advertisement_options, timeout=10)
+        self.assertIn(3, ra)  # prefix information: it is the RA we expect
+        h.send(gf.dhcpv6_information_request())
+        reply = h.recv_until(gf.dhcpv6_reply_options, timeout=10)
+        self.assertIn(1, reply)  # the client id is echoed
+        return ([socket.inet_ntop(socket.AF_INET6, o[6:22]) for o in ra.get(25, [])],
+                [socket.inet_ntop(socket.AF_INET6, o) for o in reply.get(23, [])])
+
+    def test_ipv4_only_resolver(self):
+        h = NamespacedHelper("nameserver 127.0.0.1\n")
+        try:
+            h.send(gf.arp_request())
+            h.recv_until(gf.is_arp_reply, timeout=10)
+            # the guest's DNS works, through the IPv4 proxy and the host's server
+            self.assertEqual(self.ask_dns(h, lambda q: gf.eth(gf.udp4(40000, 53, q, dst=gf.DNS_IP),
+                                                             dst=gf.SLIRP_MAC), 0x4401),
+                             "192.0.2.4")
+            # and nothing names fec0::3, which could not answer
+            self.assertEqual(self.advertised(h), ([], []))
+        finally:
+            h.close()
+
+    def test_ipv6_resolver(self):
+        h = NamespacedHelper("nameserver ::1\nnameserver 127.0.0.1\n")
+        try:
+            self.assertEqual(self.advertised(h), (["fec0::3"], ["fec0::3"]))
+            self.assertEqual(self.ask_dns(h, lambda q: gf.udp6(40000, 53, q, dst=gf.DNS_IP6),
+                                          0x6601), "192.0.2.6")
+        finally:
+            h.close()
+
+    def test_disable_dns(self):
+        h = NamespacedHelper("nameserver ::1\n", args=["--disable-dns"])
+        try:
+            self.assertEqual(self.advertised(h), ([], []))
+        finally:
+            h.close()
 
 
 class BadInputTests(unittest.TestCase):
