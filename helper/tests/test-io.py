@@ -9,7 +9,8 @@ datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
 0, no blocking when QEMU stops reading and whole frames only on a stream
 that QEMU stopped reading, host forwards, one-line errors
 with exit status 1 for bad input, GIO mapped only with --dbus-address
-(the D-Bus module), and the IPv6 DNS proxy named to the guest only when the
+(the D-Bus module), where messages go after start-up without /dev/log,
+and the IPv6 DNS proxy named to the guest only when the
 resolver list has an IPv6 server (run as root: private mount and network
 namespaces, dnsns.py).  Run: test-io.py PATH-TO-slirp-helper
 """
@@ -859,6 +860,62 @@ class Dns6Tests(unittest.TestCase):
             self.assertEqual(self.advertised(h), ([], []))
         finally:
             h.close()
+
+
+class LoggingTests(unittest.TestCase):
+    """Where messages go once start-up is over, on a host without a syslog
+    socket (containers, chroots): /dev/log is hidden in a private mount
+    namespace (needs root).  Stock libvirt gives the helper /dev/null as
+    stderr; a manager that gives a file or a pipe it reads gets them."""
+
+    def run_without_syslog(self, stderr):
+        """Start the helper with @stderr and no /dev/log, let it finish
+        start-up, stop it; returns its exit status."""
+        with tempfile.NamedTemporaryFile() as empty:
+            qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            hide = '[ ! -e /dev/log ] || mount --bind "$0" /dev/log; exec "$@"'
+            proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, empty.name,
+                 HELPER, "--fd=%d" % theirs.fileno()],
+                pass_fds=[theirs.fileno()], stderr=stderr)
+            theirs.close()
+            h = Helper.__new__(Helper)
+            h.qemu, h.kind, h.rxbuf, h.proc = qemu, socket.SOCK_DGRAM, b"", proc
+            try:
+                # once it answers, start-up is complete: it logs elsewhere now
+                h.send(arp_request())
+                h.recv_until(is_arp_reply, timeout=10)
+                proc.send_signal(signal.SIGTERM)
+                return proc.wait(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                qemu.close()
+
+    def test_stderr_file(self):
+        with tempfile.TemporaryFile() as f:
+            self.assertEqual(self.run_without_syslog(f), 0)
+            f.seek(0)
+            text = f.read().decode()
+        self.assertIn("Started:", text)                  # start-up, on stderr anyway
+        self.assertIn("Exiting with status 0", text)     # after start-up
+        self.assertNotIn("will be lost", text)
+
+    def test_stderr_pipe_still_read(self):
+        r, w = os.pipe()
+        try:
+            self.assertEqual(self.run_without_syslog(w), 0)
+            os.close(w)
+            w = -1
+            with os.fdopen(r, "rb") as f:
+                r = -1
+                text = f.read().decode()
+        finally:
+            for fd in (r, w):
+                if fd >= 0:
+                    os.close(fd)
+        self.assertIn("Exiting with status 0", text)
 
 
 class BadInputTests(unittest.TestCase):
