@@ -1,15 +1,31 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * log.c - stderr until start-up completes, then syslog or --log-file
+ * log.c - stderr until start-up completes, then --log-file, a chosen stderr,
+ * or syslog
  *
- * Theory of operation: libvirt reads the helper's stderr only while it waits
- * for the helper to start; afterwards it closes the read end of that pipe and
- * every write to stderr fails with EPIPE (SIGPIPE is ignored, see main.c).
- * So start-up errors go to stderr, where libvirt quotes them in its own
- * error, and once the helper runs, messages go to --log-file if given, to
- * stderr if it is a terminal (someone runs us by hand), and to syslog
- * otherwise; in that last case fd 2 is pointed at /dev/null so that stray
- * writes from libraries can neither fail loudly nor block on a full pipe.
+ * Theory of operation: a manager reads the helper's stderr, if at all, only
+ * while it waits for the helper to start.  libvirt's fork passes a pipe and
+ * closes its read end once start-up is over (every later write fails with
+ * EPIPE; SIGPIPE is ignored, see main.c); stock libvirt 9.0 and 11.3
+ * daemonize the helper with virCommandDaemonize() and no error descriptor,
+ * so its stderr is /dev/null, and neither hands it the domain's log file.
+ * So start-up errors go to stderr, where a manager that reads it quotes
+ * them, and once the helper runs, messages go (log_prepare() decides):
+ *
+ *   1. to --log-file, if given;
+ *   2. to stderr if it is a terminal (run by hand), a regular file or a
+ *      socket (a journal stream): whoever started the helper chose it;
+ *   3. to syslog (facility daemon) if /dev/log accepts a connection;
+ *   4. to stderr if it is a pipe whose reader is still there, through a
+ *      non-blocking descriptor of its own (so a reader that stops reading
+ *      can never block the helper, and one that goes away costs an EPIPE);
+ *   5. nowhere, said once on stderr while start-up still owns it: without
+ *      /dev/log (containers, chroots) and with stderr /dev/null, only
+ *      --log-file keeps the helper's messages.
+ *
+ * Whenever messages do not go to fd 2 itself, fd 2 is pointed at /dev/null
+ * so that stray writes from libraries can neither fail loudly nor block on
+ * a full pipe.
  *
  * Every message is formatted into a bounded stack buffer and written with a
  * single write(2), so messages from GDBus's worker thread do not interleave,
@@ -23,13 +39,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+/* where syslog(3) sends messages; glibc's _PATH_LOG */
+#define LOG_SYSLOG_PATH "/dev/log"
+
 typedef enum {
-    LOG_TARGET_STDERR,
-    LOG_TARGET_FILE,
-    LOG_TARGET_SYSLOG,
+    LOG_TARGET_STDERR,  /* "slirp-helper: ..." lines on log_fd: 2 or a copy of it */
+    LOG_TARGET_FILE,    /* time-stamped lines on log_fd, the --log-file */
+    LOG_TARGET_SYSLOG,  /* syslog(3) */
+    LOG_TARGET_DISCARD, /* nowhere: nothing can be read */
     LOG_TARGET_LAST,
 } LogTarget;
 
@@ -39,6 +62,8 @@ static bool log_verbose;
 static bool log_prepared;
 static int log_file_fd_prepared = -1;
 static int log_null_fd = -1;
+static LogTarget log_target_prepared = LOG_TARGET_STDERR;
+static int log_fd_prepared = 2; /* for LOG_TARGET_STDERR */
 
 static const char *const log_level_names[] = {
     [LOG_EMERG] = "emergency", [LOG_ALERT] = "alert",     [LOG_CRIT] = "critical",
@@ -113,8 +138,9 @@ static void G_GNUC_PRINTF(2, 0) log_msgv(int priority, const char *fmt, va_list 
         len = snprintf(line, sizeof(line), "slirp-helper: %s%s%s\n",
                        priority == LOG_ERR ? "" : log_level_names[priority],
                        priority == LOG_ERR ? "" : ": ", msg);
-        log_write_line(2, line, MIN((size_t)len, sizeof(line) - 1));
+        log_write_line(log_fd, line, MIN((size_t)len, sizeof(line) - 1));
         break;
+    case LOG_TARGET_DISCARD:
     case LOG_TARGET_LAST:
         break;
     }
@@ -195,14 +221,71 @@ void log_init_early(bool debug)
 }
 
 /**
+ * log_syslog_listening() - whether the syslog socket accepts a connection
+ *
+ * Tries a datagram connection to LOG_SYSLOG_PATH, then a stream one, as
+ * glibc's syslog(3) does, and closes it again.
+ *
+ * Return: true if syslog(3) messages would reach a reader
+ */
+static bool log_syslog_listening(void)
+{
+    static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+    struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = LOG_SYSLOG_PATH };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
+        int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+        int ret;
+
+        if (fd < 0)
+            return false;
+        ret = connect(fd, (const struct sockaddr *)&sun, sizeof(sun));
+        close(fd);
+        if (ret == 0)
+            return true;
+    }
+    return false;
+}
+
+/**
+ * log_choose_target() - where messages go after start-up without --log-file
+ * @fd: receives the descriptor for LOG_TARGET_STDERR (2, or a new one)
+ *
+ * The order and the reasons are in the theory of operation above.
+ *
+ * Return: the target
+ */
+static LogTarget log_choose_target(int *fd)
+{
+    struct stat st;
+
+    *fd = 2;
+    if (fstat(2, &st) == 0 && (isatty(2) || S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return LOG_TARGET_STDERR;
+    if (log_syslog_listening())
+        return LOG_TARGET_SYSLOG;
+    if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        /* a description of our own: O_NONBLOCK on fd 2 would change the
+         * manager's too; opening fails (ENXIO) once the reader is gone */
+        *fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (*fd >= 0)
+            return LOG_TARGET_STDERR;
+    }
+    *fd = -1;
+    return LOG_TARGET_DISCARD;
+}
+
+/**
  * log_prepare() - open what the final log target needs, before confinement
  * @log_file: path given with --log-file, or NULL
  * @error: set when @log_file cannot be opened
  *
  * The sandbox (sandbox.c) hides the file system and forbids new files, so
- * the --log-file descriptor, the syslog socket and /dev/null are opened
- * here, while the helper still sees the host; log_startup_complete() only
- * switches to them.  Messages keep going to stderr until then.
+ * the --log-file descriptor, the syslog socket, a non-blocking copy of a
+ * stderr pipe and /dev/null are opened here, while the helper still sees
+ * the host; log_startup_complete() only switches to them.  Messages keep
+ * going to stderr until then; when none of them will be readable, that is
+ * said once, here.
  *
  * Return: true on success
  */
@@ -219,10 +302,18 @@ bool log_prepare(const char *log_file, GError **error)
             return false;
         }
         log_file_fd_prepared = fd;
-    } else if (!isatty(2)) {
-        openlog("slirp-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-        log_null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        log_fd_prepared = fd;
+        log_target_prepared = LOG_TARGET_FILE;
+    } else {
+        log_target_prepared = log_choose_target(&log_fd_prepared);
+        if (log_target_prepared == LOG_TARGET_SYSLOG)
+            openlog("slirp-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        else if (log_target_prepared == LOG_TARGET_DISCARD)
+            log_warn("Messages after start-up will be lost: " LOG_SYSLOG_PATH
+                     " accepts no connection and stderr is not kept; use --log-file");
     }
+    if (log_fd_prepared != 2)
+        log_null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     log_prepared = true;
     return true;
 }
@@ -250,18 +341,10 @@ bool log_startup_complete(const char *log_file, GError **error)
 {
     if (!log_prepare(log_file, error))
         return false;
-    if (log_file_fd_prepared >= 0) {
-        log_fd = log_file_fd_prepared;
-        g_atomic_int_set(&log_target, LOG_TARGET_FILE);
-        return true;
-    }
+    log_fd = log_fd_prepared;
+    g_atomic_int_set(&log_target, log_target_prepared);
 
-    if (isatty(2))
-        return true;
-
-    g_atomic_int_set(&log_target, LOG_TARGET_SYSLOG);
-
-    /* fd 2 is ours; park it on /dev/null so nothing can block or fail on it */
+    /* fd 2 is no longer ours to write; park it so nothing can block or fail on it */
     if (log_null_fd >= 0) {
         dup2(log_null_fd, 2);
         close(log_null_fd);

@@ -49,8 +49,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dns6.h"
 #include "log.h"
 #include "sandbox.h"
+
+/*
+ * The longest DHCPv6 reply or router advertisement dns6.c looks at: libslirp
+ * builds both within a 1500-byte MTU (a reply carries at most a client id of
+ * 256 bytes, one DNS server and a boot URL under 200 bytes)
+ */
+#define NETSTACK_ADVERT_MAX 1600
 
 /* clang-format off: the quark name is stringified */
 G_DEFINE_QUARK(slirp-helper-netstack-error-quark, netstack_error)
@@ -84,6 +92,7 @@ struct HelperNetstack {
     gint64 accept_paused_until; /* ms; listeners not polled before it */
     bool accept_pause_logged;   /* this episode of descriptor exhaustion */
     HelperPrefilter *prefilter; /* guest frames pass it before slirp_input */
+    Dns6Upstream dns6;          /* whether --dns6 can be advertised (dns6.c) */
 };
 
 /**
@@ -96,12 +105,32 @@ gint64 netstack_now_ms(void)
     return g_get_monotonic_time() / 1000;
 }
 
-/* implements SlirpCb.send_packet */
+/**
+ * netstack_dns6_answerable() - whether libslirp can answer DNS sent to --dns6
+ * @ns: the netstack
+ *
+ * Return: false with --disable-dns or when the host's resolver list names
+ *         no IPv6 server (dns6.c)
+ */
+static bool netstack_dns6_answerable(HelperNetstack *ns)
+{
+    return !ns->cfg->disable_dns && dns6_upstream_has_ipv6(&ns->dns6, netstack_now_ms());
+}
+
+/* implements SlirpCb.send_packet; see dns6.c for why adverts may be cut */
 static ssize_t netstack_cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     NetstackInstance *inst = opaque;
+    HelperNetstack *ns = inst->ns;
+    guint8 copy[NETSTACK_ADVERT_MAX];
 
-    inst->ns->output(buf, len, inst->ns->output_opaque);
+    if (len <= sizeof(copy) && dns6_is_advertisement(buf, len) &&
+        !netstack_dns6_answerable(ns)) {
+        memcpy(copy, buf, len);
+        ns->output(copy, dns6_strip_advertisement(copy, len), ns->output_opaque);
+        return (ssize_t)len;
+    }
+    ns->output(buf, len, ns->output_opaque);
     return (ssize_t)len;
 }
 
@@ -339,7 +368,7 @@ static bool netstack_check_guest_addr(const HelperNetstack *ns, const HostForwar
             return false;
         }
         if (!IN6_IS_ADDR_UNSPECIFIED(a) &&
-            (memcmp(a, &cfg->net6, cfg->prefix6 / 8) != 0 ||
+            (!options_in6_in_prefix(a, &cfg->net6, cfg->prefix6) ||
              memcmp(a, &cfg->host6, sizeof(*a)) == 0 || memcmp(a, &cfg->dns6, sizeof(*a)) == 0)) {
             g_set_error(error, NETSTACK_ERROR, NETSTACK_ERROR_BAD_ADDRESS,
                         "Guest address '%s' is not a guest address of the prefix", addr);

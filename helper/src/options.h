@@ -124,5 +124,7 @@ char *options_capabilities_json(void);
 const char *options_seccomp_mode_name(HelperSeccompMode mode);
 const char *options_confinement_name(HelperConfinement level);
 const char *options_usage(void);
+bool options_in6_in_prefix(const struct in6_addr *addr, const struct in6_addr *net,
+                           guint prefix_len);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HelperConfig, options_clear)

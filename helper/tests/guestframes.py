@@ -125,3 +125,119 @@ def dhcp_offer_address(frame):
 
 def is_arp_reply(frame):
     return len(frame) >= 42 and frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x02"
+
+
+GUEST_IP6 = "fec0::15"
+HOST_IP6 = "fec0::2"
+DNS_IP6 = "fec0::3"
+
+
+def ipv6(nh, payload, src=GUEST_IP6, dst=HOST_IP6, hlim=64):
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), nh, hlim,
+                       socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+
+
+def pseudo6(src, dst, nh, length):
+    return (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+            + struct.pack("!IxxxB", length, nh))
+
+
+def eth6(packet, dst):
+    """An IPv6 frame to @dst (an address; multicast gets its 33:33 MAC)."""
+    a = socket.inet_pton(socket.AF_INET6, dst)
+    mac = b"\x33\x33" + a[12:] if a[0] == 0xFF else SLIRP_MAC
+    return eth(packet, ETH_IP6, dst=mac)
+
+
+def udp6(sport, dport, data, src=GUEST_IP6, dst=HOST_IP6):
+    seg = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+    c = csum(pseudo6(src, dst, 17, len(seg)) + seg) or 0xFFFF
+    return eth6(ipv6(17, seg[:6] + struct.pack("!H", c) + seg[8:], src, dst), dst)
+
+
+def router_solicitation(src=GUEST_IP6):
+    """An RS with the guest's link-layer address, so libslirp learns it."""
+    msg = struct.pack("!BBHI", 133, 0, 0, 0) + bytes([1, 1]) + GUEST_MAC
+    c = csum(pseudo6(src, "ff02::2", 58, len(msg)) + msg)
+    return eth6(ipv6(58, msg[:2] + struct.pack("!H", c) + msg[4:], src, "ff02::2", 255),
+                "ff02::2")
+
+
+def dhcpv6_information_request(xid=0x123456, src=GUEST_IP6):
+    """Stateless DHCPv6 asking for the DNS servers (option 23)."""
+    msg = struct.pack("!I", (11 << 24) | xid)
+    msg += struct.pack("!HHHH", 1, 10, 3, 1) + GUEST_MAC  # client id, DUID-LL
+    msg += struct.pack("!HHH", 6, 2, 23)                   # option request: DNS
+    return udp6(546, 547, msg, src, "ff02::1:2")
+
+
+def parse_ipv6(frame):
+    """(next header, src, dst, payload) of an IPv6 frame, or None."""
+    if len(frame) < 54 or frame[12:14] != b"\x86\xdd":
+        return None
+    plen = struct.unpack("!H", frame[18:20])[0]
+    return (frame[20], socket.inet_ntop(socket.AF_INET6, frame[22:38]),
+            socket.inet_ntop(socket.AF_INET6, frame[38:54]), frame[54:54 + plen])
+
+
+def parse_udp6(frame):
+    """(sport, dport, payload, checksum ok) of a UDP/IPv6 frame, or None."""
+    ip = parse_ipv6(frame)
+    if not ip or ip[0] != 17 or len(ip[3]) < 8:
+        return None
+    sport, dport, length = struct.unpack("!HHH", ip[3][:6])
+    ok = csum(pseudo6(ip[1], ip[2], 17, len(ip[3])) + ip[3]) == 0
+    return sport, dport, ip[3][8:length], ok
+
+
+def router_advertisement_options(frame):
+    """{type: [option bodies]} of a router advertisement with a valid
+    checksum, or None for any other frame."""
+    ip = parse_ipv6(frame)
+    if not ip or ip[0] != 58 or len(ip[3]) < 16 or ip[3][0] != 134:
+        return None
+    assert csum(pseudo6(ip[1], ip[2], 58, len(ip[3])) + ip[3]) == 0, "bad RA checksum"
+    opts, body = {}, ip[3][16:]
+    while len(body) >= 8 and body[1]:
+        opts.setdefault(body[0], []).append(body[2:body[1] * 8])
+        body = body[body[1] * 8:]
+    return opts
+
+
+def dhcpv6_reply_options(frame, xid=0x123456):
+    """{code: [option data]} of the DHCPv6 reply to @xid with a valid
+    checksum, or None for any other frame."""
+    udp = parse_udp6(frame)
+    # not the source port: libslirp 4.7 sends from 8962 (547 byte-swapped)
+    if not udp or udp[1] != 546 or len(udp[2]) < 4:
+        return None
+    if struct.unpack("!I", udp[2][:4])[0] != (7 << 24) | xid:
+        return None
+    assert udp[3], "bad DHCPv6 reply checksum"
+    opts, body = {}, udp[2][4:]
+    while len(body) >= 4:
+        code, n = struct.unpack("!HH", body[:4])
+        opts.setdefault(code, []).append(body[4:4 + n])
+        body = body[4 + n:]
+    return opts
+
+
+def dns_answer_a(payload, ident):
+    """The first A record of a DNS response to @ident, or None."""
+    if len(payload) < 12 or struct.unpack("!H", payload[:2])[0] != ident:
+        return None
+    qd, an = struct.unpack("!HH", payload[4:8])
+    pos = 12
+    for _ in range(qd):
+        while payload[pos]:
+            pos += payload[pos] + 1
+        pos += 5
+    for _ in range(an):
+        pos += 2  # a compressed name
+        rtype, _, _, rdlen = struct.unpack("!HHIH", payload[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            return socket.inet_ntoa(payload[pos:pos + 4])
+        pos += rdlen
+    return None

@@ -8,8 +8,11 @@ ARP and DHCP answers over datagram and stream framing, never a zero-length
 datagram, exit within 2 s of the peer closing (also when idle), SIGTERM exit
 0, no blocking when QEMU stops reading and whole frames only on a stream
 that QEMU stopped reading, host forwards, one-line errors
-with exit status 1 for bad input, and GIO mapped only with --dbus-address
-(the D-Bus module).  Run: test-io.py PATH-TO-slirp-helper
+with exit status 1 for bad input, GIO mapped only with --dbus-address
+(the D-Bus module), where messages go after start-up without /dev/log,
+and the IPv6 DNS proxy named to the guest only when the
+resolver list has an IPv6 server (run as root: private mount and network
+namespaces, dnsns.py).  Run: test-io.py PATH-TO-slirp-helper
 """
 import os
 import select
@@ -23,6 +26,7 @@ import tempfile
 import time
 import unittest
 
+import guestframes as gf
 from guestframes import csum
 
 HELPER = None
@@ -609,6 +613,37 @@ class ForwardTests(unittest.TestCase):
             h.close()
             busy.close()
 
+    def test_hostfwd_guest_outside_prefix(self):
+        # fd00:0:0:10::5 shares the first 7 bytes with fd00::/60 but not its
+        # 60th bit: a whole-byte comparison took it for a guest address
+        for net6, guest in (("fd00::/60", "fd00:0:0:10::5"), ("fd00::/61", "fd00:0:0:8::5"),
+                            ("fd00::/126", "fd00::5")):
+            h = Helper(args=["--net6=" + net6,
+                             "--hostfwd=tcp:[::1]:%d-[%s]:22" % (self.free_port(), guest)])
+            try:
+                self.assertEqual(h.proc.wait(timeout=5), 1, (net6, guest))
+                err = h.proc.stderr.read().decode()
+                self.assertIn("--hostfwd", err)
+                self.assertIn("not a guest address", err)
+                self.assertEqual(err.count("\n"), 1, err)
+            finally:
+                h.close()
+        # and one inside a /60 is accepted
+        port = self.free_port()
+        h = Helper(args=["--net6=fd00::/60", "--hostfwd=tcp:[::1]:%d-[fd00:0:0:f::5]:22" % port])
+        try:
+            deadline = time.monotonic() + 5
+            while True:
+                self.assertIsNone(h.proc.poll(), "a guest address inside the /60 was refused")
+                try:
+                    socket.create_connection(("::1", port), timeout=1).close()
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline, "the forward never listened")
+                    time.sleep(0.05)
+        finally:
+            h.close()
+
 
 def tcp_segment(dst, dport, flags, seq, ack=0, src="10.0.2.15", sport=40000):
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
@@ -739,6 +774,148 @@ class GuestForwardTests(unittest.TestCase):
             finally:
                 h.close()
                 srv.close()
+
+
+class NamespacedHelper(Helper):
+    """A Helper whose /etc/resolv.conf holds @resolv and whose 127.0.0.1:53
+    and [::1]:53 are dnsns.py's DNS servers, in private mount and network
+    namespaces (needs root)."""
+
+    def __init__(self, resolv, args=()):
+        self.qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.kind = socket.SOCK_DGRAM
+        self.rxbuf = b""
+        self.resolv = tempfile.NamedTemporaryFile("w", prefix="resolv.", suffix=".conf")
+        self.resolv.write(resolv)
+        self.resolv.flush()
+        os.chmod(self.resolv.name, 0o644)  # read by the confined helper as nobody
+        dnsns = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dnsns.py")
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--net", "--propagation", "private", sys.executable, dnsns,
+             self.resolv.name, HELPER, "--fd=%d" % theirs.fileno(), *args],
+            pass_fds=[theirs.fileno()], stderr=subprocess.PIPE)
+        theirs.close()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        super().close()
+        self.resolv.close()
+
+
+class Dns6Tests(unittest.TestCase):
+    """The guest is told about the IPv6 DNS proxy (--dns6, fec0::3) only
+    when it can answer: libslirp relays queries to it only to an IPv6
+    nameserver of the host's resolver list."""
+
+    def ask_dns(self, h, packet_to, ident):
+        h.send(packet_to(gf.dns_query("guest.test", ident)))
+
+        def answer(frame):
+            udp = gf.parse_udp(frame) or gf.parse_udp6(frame)
+            return udp and udp[0] == 53 and gf.dns_answer_a(udp[2], ident)
+        return h.recv_until(answer, timeout=10)
+
+    def advertised(self, h):
+        """(RDNSS addresses of the RA, DNS servers of the DHCPv6 reply)"""
+        h.send(gf.router_solicitation())
+        ra = h.recv_until(gf.router_advertisement_options, timeout=10)
+        self.assertIn(3, ra)  # prefix information: it is the RA we expect
+        h.send(gf.dhcpv6_information_request())
+        reply = h.recv_until(gf.dhcpv6_reply_options, timeout=10)
+        self.assertIn(1, reply)  # the client id is echoed
+        return ([socket.inet_ntop(socket.AF_INET6, o[6:22]) for o in ra.get(25, [])],
+                [socket.inet_ntop(socket.AF_INET6, o) for o in reply.get(23, [])])
+
+    def test_ipv4_only_resolver(self):
+        h = NamespacedHelper("nameserver 127.0.0.1\n")
+        try:
+            h.send(gf.arp_request())
+            h.recv_until(gf.is_arp_reply, timeout=10)
+            # the guest's DNS works, through the IPv4 proxy and the host's server
+            self.assertEqual(self.ask_dns(h, lambda q: gf.eth(gf.udp4(40000, 53, q, dst=gf.DNS_IP),
+                                                             dst=gf.SLIRP_MAC), 0x4401),
+                             "192.0.2.4")
+            # and nothing names fec0::3, which could not answer
+            self.assertEqual(self.advertised(h), ([], []))
+        finally:
+            h.close()
+
+    def test_ipv6_resolver(self):
+        h = NamespacedHelper("nameserver ::1\nnameserver 127.0.0.1\n")
+        try:
+            self.assertEqual(self.advertised(h), (["fec0::3"], ["fec0::3"]))
+            self.assertEqual(self.ask_dns(h, lambda q: gf.udp6(40000, 53, q, dst=gf.DNS_IP6),
+                                          0x6601), "192.0.2.6")
+        finally:
+            h.close()
+
+    def test_disable_dns(self):
+        h = NamespacedHelper("nameserver ::1\n", args=["--disable-dns"])
+        try:
+            self.assertEqual(self.advertised(h), ([], []))
+        finally:
+            h.close()
+
+
+class LoggingTests(unittest.TestCase):
+    """Where messages go once start-up is over, on a host without a syslog
+    socket (containers, chroots): /dev/log is hidden in a private mount
+    namespace (needs root).  Stock libvirt gives the helper /dev/null as
+    stderr; a manager that gives a file or a pipe it reads gets them."""
+
+    def run_without_syslog(self, stderr):
+        """Start the helper with @stderr and no /dev/log, let it finish
+        start-up, stop it; returns its exit status."""
+        with tempfile.NamedTemporaryFile() as empty:
+            qemu, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            hide = '[ ! -e /dev/log ] || mount --bind "$0" /dev/log; exec "$@"'
+            proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, empty.name,
+                 HELPER, "--fd=%d" % theirs.fileno()],
+                pass_fds=[theirs.fileno()], stderr=stderr)
+            theirs.close()
+            h = Helper.__new__(Helper)
+            h.qemu, h.kind, h.rxbuf, h.proc = qemu, socket.SOCK_DGRAM, b"", proc
+            try:
+                # once it answers, start-up is complete: it logs elsewhere now
+                h.send(arp_request())
+                h.recv_until(is_arp_reply, timeout=10)
+                proc.send_signal(signal.SIGTERM)
+                return proc.wait(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                qemu.close()
+
+    def test_stderr_file(self):
+        with tempfile.TemporaryFile() as f:
+            self.assertEqual(self.run_without_syslog(f), 0)
+            f.seek(0)
+            text = f.read().decode()
+        self.assertIn("Started:", text)                  # start-up, on stderr anyway
+        self.assertIn("Exiting with status 0", text)     # after start-up
+        self.assertNotIn("will be lost", text)
+
+    def test_stderr_pipe_still_read(self):
+        r, w = os.pipe()
+        try:
+            self.assertEqual(self.run_without_syslog(w), 0)
+            os.close(w)
+            w = -1
+            with os.fdopen(r, "rb") as f:
+                r = -1
+                text = f.read().decode()
+        finally:
+            for fd in (r, w):
+                if fd >= 0:
+                    os.close(fd)
+        self.assertIn("Exiting with status 0", text)
 
 
 class BadInputTests(unittest.TestCase):

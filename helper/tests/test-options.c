@@ -2,7 +2,8 @@
 /*
  * test-options.c - command-line tables: accepted lines with the resulting
  * configuration, rejected lines with the option their message must name,
- * and the --print-capabilities document
+ * the --print-capabilities document, and IPv6 prefix membership at bit
+ * granularity (prefix lengths that are not multiples of 8)
  */
 #include <arpa/inet.h>
 #include <glib.h>
@@ -256,6 +257,53 @@ static void test_capabilities(void)
         g_assert_nonnull(strstr(json, options_feature_name(i)));
 }
 
+typedef struct {
+    const char *addr;
+    const char *net;
+    guint prefix_len;
+    bool inside;
+} In6Case;
+
+/* prefix lengths that are not multiples of 8 decide on a bit inside a byte */
+static const In6Case in6_cases[] = {
+    { "fd00:0:0:f::5", "fd00::", 60, true },
+    { "fd00:0:0:10::5", "fd00::", 60, false }, /* bit 60 differs, bytes 0-6 equal */
+    { "fd00:0:0:8::1", "fd00::", 60, true },
+    { "fd00:0:0:8::1", "fd00::", 61, false }, /* bit 61 differs */
+    { "fd00:0:0:7::1", "fd00::", 61, true },
+    { "fd00::1", "fd00::", 127, true }, /* only the last bit is the host's */
+    { "fd00::2", "fd00::", 127, false },
+    { "fd00::3", "fd00::2", 127, true },
+    { "fd00::1", "fd00::", 128, false },
+    { "fd00::1", "fd00::1", 128, true },
+    { "::1", "fd00::", 0, true },
+    { "ffff::", "fd00::", 0, true },
+    { "fd00::1", "fd00::1", 200, true }, /* beyond 128 counts as 128 */
+    { "fd00::2", "fd00::1", 200, false },
+    { "fec0::15", "fec0::", 64, true },
+    { "fec0:0:0:1::15", "fec0::", 64, false },
+    { "fd80::", "fd00::", 8, true },
+    { "fd80::", "fd00::", 9, false },
+    { "fd00:0:1::", "fd00::", 47, true },
+    { "fd00:0:1::", "fd00::", 48, false },
+};
+
+static void test_in6_prefix(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(in6_cases); i++) {
+        const In6Case *c = &in6_cases[i];
+        struct in6_addr addr, net;
+
+        g_assert_cmpint(inet_pton(AF_INET6, c->addr, &addr), ==, 1);
+        g_assert_cmpint(inet_pton(AF_INET6, c->net, &net), ==, 1);
+        if (options_in6_in_prefix(&addr, &net, c->prefix_len) != c->inside) {
+            g_test_message("%s in %s/%u: expected %s", c->addr, c->net, c->prefix_len,
+                           c->inside ? "inside" : "outside");
+            g_test_fail();
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -265,5 +313,6 @@ int main(int argc, char **argv)
     g_test_add_func("/options/bad", test_bad);
     g_test_add_func("/options/overlong", test_overlong);
     g_test_add_func("/options/capabilities", test_capabilities);
+    g_test_add_func("/options/in6-prefix", test_in6_prefix);
     return g_test_run();
 }
