@@ -201,10 +201,12 @@ bool dns6_upstream_has_ipv6(Dns6Upstream *up, gint64 now_ms)
  */
 static size_t dns6_find_l4(const guint8 *frame, size_t len, guint proto, size_t *l4_len)
 {
-    const guint8 *ip6 = frame + DNS6_ETH_HLEN;
+    const guint8 *ip6;
 
-    if (len < DNS6_ETH_HLEN + DNS6_IP6_HLEN || dns6_get16(frame + 12) != DNS6_ETHERTYPE_IPV6 ||
-        (ip6[0] >> 4) != 6 || ip6[6] != proto)
+    if (len < DNS6_ETH_HLEN + DNS6_IP6_HLEN || dns6_get16(frame + 12) != DNS6_ETHERTYPE_IPV6)
+        return 0;
+    ip6 = frame + DNS6_ETH_HLEN;
+    if ((ip6[0] >> 4) != 6 || ip6[6] != proto)
         return 0;
     *l4_len = dns6_get16(ip6 + 4);
     if (*l4_len > len - DNS6_ETH_HLEN - DNS6_IP6_HLEN)

@@ -45,11 +45,12 @@ def tarball_name():
 
 @pytest.fixture
 def project(tmp_path):
-    """A scratch project: libvirt/ copied, build/downloads linked to the real one."""
+    """A scratch project: libvirt/ and scripts/ copied, build/downloads linked to the real one."""
     assert os.path.exists(os.path.join(DOWNLOADS, tarball_name())), \
         "the libvirt tarball must have been fetched (make prepare) before these tests"
     root = tmp_path / "project"
     shutil.copytree(os.path.join(TOP, "libvirt"), root / "libvirt")
+    shutil.copytree(os.path.join(TOP, "scripts"), root / "scripts")
     (root / "build").mkdir(parents=True)
     os.symlink(DOWNLOADS, root / "build" / "downloads")
     return root
@@ -72,15 +73,18 @@ def test_checksum_mismatch_stops_fetch(tmp_path):
     assert "checksum mismatch" in lines[0] and tarball_name() in lines[0]
 
 
-def test_fetch_failure_is_one_line(tmp_path):
-    """apt-get failing (no network, no registry) gives one line naming it."""
+def test_fetch_failure_is_one_line(project, tmp_path):
+    """apt-get failing (no network, no registry) gives one line naming it.
+
+    The scratch project has no private apt state yet, so fetch.sh must ask
+    apt-get to read the suite's index first."""
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "apt-get").write_text("#!/bin/sh\necho 'E: Failed to fetch libvirt: network unreachable' >&2\nexit 100\n")
     (fake / "apt-get").chmod(0o755)
     env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
-    out = run([os.path.join(TOP, "libvirt", "fetch.sh"), str(tmp_path / "dl"), SERIES],
-              cwd=TOP, env=env)
+    out = run([str(project / "libvirt" / "fetch.sh"), str(tmp_path / "dl"), SERIES],
+              cwd=project, env=env)
     assert out.returncode != 0
     errors = [line for line in out.stdout.splitlines() if "failed" in line]
     assert len(errors) == 1 and "network unreachable" in errors[0], out.stdout

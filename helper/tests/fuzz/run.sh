@@ -11,9 +11,11 @@
 # Targets (tests/fuzz/*.c): fuzz-input (stream decoder, pre-filter, libslirp
 # input, poll and timers, with sequences of frames), fuzz-vmstate (the
 # migration envelope, then libslirp's state loader), fuzz-forward (the
-# control interface's forward specs).  Everything, libslirp 4.7.0 included,
+# control interface's forward specs), fuzz-dns6 (the rewrite of IPv6 DNS
+# advertisements in frames to the guest).  Everything, libslirp 4.7.0 included,
 # is built with clang-14 and ASan+UBSan: libslirp comes from Debian's source
-# package (apt-get source) so its own memory errors are caught too.
+# package (apt-get source, through the project's private apt state, see
+# scripts/debian-apt.sh) so its own memory errors are caught too.
 #
 # Builds go to $FUZZ_BUILD (default build/fuzz next to helper/); new inputs
 # that libFuzzer finds stay there (work/<target>/), the committed seeds in
@@ -28,7 +30,7 @@ BUILD=${FUZZ_BUILD:-$ROOT/build/fuzz}
 CHECK=0
 [ "${1:-}" = "--check" ] && CHECK=1
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-$([ $CHECK = 1 ] && echo 20 || echo 300)}
-TARGETS="fuzz-input fuzz-vmstate fuzz-forward"
+TARGETS="fuzz-input fuzz-vmstate fuzz-forward fuzz-dns6"
 CC=${FUZZ_CC:-clang-14}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fno-optimize-sibling-calls"
 
@@ -41,8 +43,13 @@ if [ ! -f "$BUILD/prefix/.done" ]; then
     say "building an instrumented libslirp 4.7.0 (Debian source package)"
     rm -rf "$BUILD/libslirp" "$BUILD/prefix"
     mkdir -p "$BUILD/libslirp"
-    (cd "$BUILD/libslirp" && apt-get source --download-only libslirp=4.7.0-1 >/dev/null 2>&1 ||
-        apt-get source --download-only libslirp >/dev/null)
+    # through the project's private apt state: the host needs no deb-src
+    # entries (scripts/debian-apt.sh; the helper built alone has apt-get)
+    apt=()
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -x "$ROOT/scripts/debian-apt.sh" ] && [ -n "$suite" ] && apt=("$ROOT/scripts/debian-apt.sh" "$suite")
+    (cd "$BUILD/libslirp" && "${apt[@]}" apt-get source --download-only libslirp=4.7.0-1 >/dev/null 2>&1 ||
+        "${apt[@]}" apt-get source --download-only libslirp >/dev/null)
     tar -C "$BUILD/libslirp" -xf "$BUILD"/libslirp/libslirp_4.7.0.orig.tar.*
     src=$(echo "$BUILD"/libslirp/libslirp-v4.7.0)
     # two known undefined behaviours of 4.7.0 stay suppressible (ubsan.supp);
