@@ -10,7 +10,7 @@
 #
 #   1. The chroot, build/chroot-trixie, is made once with mmdebstrap from
 #      the Debian archive the machine's own apt sources name (the same
-#      derivation libvirt/fetch.sh uses; no host name is written here), with
+#      derivation scripts/debian-apt.sh makes for libvirt/fetch.sh; no host name is written here), with
 #      the packages trixie-packages.txt lists.  A finished chroot is reused.
 #   2. A fresh clone of this checkout's HEAD goes to /src in the chroot,
 #      with the verified libvirt tarball and the test guest (kernel and
@@ -40,7 +40,7 @@ series_select "$top" "$LIBVIRT_PRIMARY" || die "no primary series"
 [ -d "$top/build/guest" ] || die "no test guest in build/guest; run 'make guest' first"
 
 if [ ! -f "$root/.complete" ]; then
-    mapfile -t entries < <("$top/libvirt/debian-archive.sh")
+    mapfile -t entries < <("$here/debian-apt.sh" entries)
     [ ${#entries[@]} -gt 0 ] || die "no deb entry for this machine's Debian release in its apt sources"
     read -r uri key <<<"${entries[0]}"
     opts=""
