@@ -6,6 +6,9 @@
 #   make fuzz     run the helper's fuzz targets (FUZZ_SECONDS per target)
 #   make prepare  unpack libvirt and apply the series into build/libvirt
 #   make export   turn build/libvirt's commits back into libvirt/patches
+#   make deb      the slirp-helper Debian package for this machine (Debian 12),
+#                 for stock libvirt: build/deb/slirp-helper_VERSION_amd64.deb
+#   make deb-trixie  the same package built in a clean Debian 13 chroot
 #
 # Python is Debian's: the tests use Debian's pytest, not a pyenv install.
 
@@ -14,7 +17,7 @@ BUILD := $(CURDIR)/build
 HELPER_BUILD := $(BUILD)/helper
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps prepare libvirt helper guest check demo bench fuzz export clean
+.PHONY: all deps prepare libvirt helper guest check demo bench fuzz export deb deb-trixie clean
 
 all: libvirt helper
 
@@ -49,6 +52,12 @@ fuzz: deps
 
 export:
 	@libvirt/export.sh
+
+deb: deps
+	@packaging/build-deb.sh
+
+deb-trixie: deps
+	@packaging/build-deb.sh trixie
 
 clean:
 	rm -rf $(BUILD)
