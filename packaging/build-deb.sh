@@ -82,7 +82,7 @@ else
         t0=$(date +%s)
         mapfile -t sources < <("$here/apt-sources.sh" "$release")
         mmdebstrap --format=tar --variant=buildd --include="$builddeps" \
-            --customize-hook='du -sb "$1"/var/cache/apt/archives | cut -f1 > "$1"/downloaded-bytes' \
+            --customize-hook="$here/downloaded-bytes.sh \"\$1\"" \
             "$release" "$tarball.tmp" "${sources[@]}" >"$work/mmdebstrap.log" 2>&1 ||
             { tail -n 30 "$work/mmdebstrap.log"; rm -f "$tarball.tmp"; die "mmdebstrap failed"; }
         mv "$tarball.tmp" "$tarball"
