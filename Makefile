@@ -38,7 +38,7 @@ helper: deps
 guest: deps
 	@tests/guest/build.sh
 
-check: libvirt helper guest
+check: libvirt helper guest deb deb-trixie
 	@$(PYTHON) tests/run_all.py
 
 demo: libvirt helper guest

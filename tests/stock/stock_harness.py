@@ -58,7 +58,9 @@ HELPER = "/usr/bin/slirp-helper"
 DBUS_DAEMON = "/usr/bin/dbus-daemon"
 IMAGES = "/var/lib/libvirt/images/slirp-test"
 CONSOLES = "/var/lib/libvirt/qemu/slirp-test"
-SAVES = "/var/lib/libvirt/qemu/save"
+# not libvirt's own save directory: an image named NAME.save there is the
+# domain's managed save, which the next virsh start would restore
+SAVES = "/var/lib/libvirt/images/slirp-test-saves"
 
 # The only change to the package's qemu.conf, and why.
 QEMU_CONF_CHROOT = """
