@@ -7,6 +7,9 @@
 #   make fuzz     run the helper's fuzz targets (FUZZ_SECONDS per target)
 #   make prepare  unpack libvirt and apply the series into build/libvirt-SERIES
 #   make export   turn build/libvirt-SERIES's commits back into libvirt/SERIES/patches
+#   make deb      the slirp-helper Debian package for this machine (Debian 12),
+#                 for stock libvirt: build/deb/slirp-helper_VERSION_amd64.deb
+#   make deb-trixie  the same package built in a clean Debian 13 chroot
 #
 # Two series: libvirt/11.3.0 (the primary, Debian 13) and libvirt/9.0.0 (the
 # Debian 12 backport).  prepare, export and libvirt act on SERIES, the
@@ -22,7 +25,7 @@ PRIMARY := 11.3.0
 BACKPORT := 9.0.0
 SERIES ?= $(PRIMARY)
 
-.PHONY: all deps prepare libvirt backport helper guest check check-trixie demo bench fuzz export clean
+.PHONY: all deps prepare libvirt backport helper guest check check-trixie demo bench fuzz export deb deb-trixie clean
 
 all: libvirt backport helper
 
@@ -48,7 +51,7 @@ helper: deps
 guest: deps
 	@tests/guest/build.sh
 
-check: libvirt backport helper guest
+check: libvirt backport helper guest deb deb-trixie
 	@$(PYTHON) tests/run_all.py
 
 # the lifecycle scenarios once more in a Debian 13 chroot (QEMU 10.0, libslirp 4.8)
@@ -66,6 +69,12 @@ fuzz: deps
 
 export:
 	@libvirt/export.sh $(SERIES)
+
+deb: deps
+	@packaging/build-deb.sh
+
+deb-trixie: deps
+	@packaging/build-deb.sh trixie
 
 clean:
 	rm -rf $(BUILD)

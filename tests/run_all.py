@@ -49,6 +49,7 @@ SYSTEM_SUITES = [
     "tests/conformance",
     "tests/qemu",
     "tests/libvirt",
+    "tests/stock",
     "bench",
     "helper/tests/fuzz",
 ]
