@@ -15,7 +15,7 @@
 #
 # A chroot build unpacks a cached build chroot (build/chroots/CODENAME-build.tar,
 # made once by mmdebstrap --variant=buildd with the Build-Depends, from the
-# machine's own mirrors: packaging/apt-sources.sh) into a temporary
+# machine's own mirrors: scripts/debian-apt.sh sources) into a temporary
 # directory, builds there inside a private mount namespace and removes it.
 
 set -euo pipefail
@@ -80,7 +80,8 @@ else
         mkdir -p "$(dirname "$tarball")"
         echo "build-deb: creating the $release build chroot $tarball (mmdebstrap, buildd variant)"
         t0=$(date +%s)
-        mapfile -t sources < <("$here/apt-sources.sh" "$release")
+        mapfile -t sources < <("$here/../scripts/debian-apt.sh" sources "$release")
+        [ ${#sources[@]} -gt 0 ] || exit 1  # debian-apt.sh said why
         mmdebstrap --format=tar --variant=buildd --include="$builddeps" \
             --customize-hook="$here/downloaded-bytes.sh \"\$1\"" \
             "$release" "$tarball.tmp" "${sources[@]}" >"$work/mmdebstrap.log" 2>&1 ||

@@ -5,7 +5,7 @@
 # Usage: packaging/stock-chroot.sh CODENAME TARBALL
 #
 # mmdebstrap, variant apt, no recommends, from the machine's own mirrors
-# (packaging/apt-sources.sh): libvirt-daemon-system (libvirtd, virtlogd,
+# (scripts/debian-apt.sh sources): libvirt-daemon-system (libvirtd, virtlogd,
 # qemu.conf and the libvirt-qemu user, as an administrator installs it),
 # qemu-system-x86, and the run-time dependencies of the slirp-helper
 # package, so that the test installs that one .deb offline with dpkg.
@@ -31,7 +31,8 @@ pkgs=libvirt-daemon-system,qemu-system-x86,dbus-daemon,libslirp0,libseccomp2,$gl
 
 mkdir -p "$(dirname "$tarball")"
 log=${tarball%.tar}.log
-mapfile -t sources < <("$here/apt-sources.sh" "$release")
+mapfile -t sources < <("$here/../scripts/debian-apt.sh" sources "$release")
+[ ${#sources[@]} -gt 0 ] || exit 1  # debian-apt.sh said why
 start=$(date +%s)
 echo "stock-chroot: creating $tarball (mmdebstrap $release: $pkgs)" >&2
 mmdebstrap --format=tar --variant=apt --include="$pkgs" \

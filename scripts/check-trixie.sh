@@ -40,18 +40,15 @@ series_select "$top" "$LIBVIRT_PRIMARY" || die "no primary series"
 [ -d "$top/build/guest" ] || die "no test guest in build/guest; run 'make guest' first"
 
 if [ ! -f "$root/.complete" ]; then
-    mapfile -t entries < <("$here/debian-apt.sh" entries)
-    [ ${#entries[@]} -gt 0 ] || die "no deb entry for this machine's Debian release in its apt sources"
-    read -r uri key <<<"${entries[0]}"
-    opts=""
-    [ "$key" = "-" ] || opts="[signed-by=$key] "
+    mapfile -t sources < <("$here/debian-apt.sh" sources trixie)
+    [ ${#sources[@]} -gt 0 ] || die "no deb entry for this machine's Debian release in its apt sources"
     mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/trixie-packages.txt")
     echo "check-trixie: building a Debian 13 chroot in $root (${#pkgs[@]} packages)"
     rm -rf "$root"
     start=$(date +%s)
     log=$top/build/chroot-trixie.log
     mmdebstrap --variant=apt --include="$(IFS=,; echo "${pkgs[*]}")" \
-        trixie "$root" "deb ${opts}$uri trixie main" >"$log" 2>&1 ||
+        trixie "$root" "${sources[@]}" >"$log" 2>&1 ||
         die "mmdebstrap failed: $(grep -m1 -E '^(E:|W: .*fail)' "$log" || tail -n1 "$log") (log: $log)"
     touch "$root/.complete"
     echo "check-trixie: chroot ready in $(( $(date +%s) - start )) s, $(du -sm "$root" | cut -f1) MiB"

@@ -3,21 +3,26 @@
 # for another suite, without touching the host's apt
 #
 # Usage: scripts/debian-apt.sh entries
+#        scripts/debian-apt.sh sources CODENAME
 #        scripts/debian-apt.sh SUITE COMMAND [ARG...]
 #
-# "entries" prints "URI SIGNED-BY" (SIGNED-BY is "-" when the entry names no
-# keyring) for every deb entry of the machine's own release: the suite is
-# its codename from /etc/os-release, so -security, -updates and third-party
-# repositories with suites of their own are left out.  Both formats are
-# read: deb822 files (*.sources) and one-line files (sources.list, *.list).
+# Both formats of the machine's apt sources are read: deb822 files
+# (*.sources) and one-line files (sources.list, *.list).  "entries" prints
+# "URI SIGNED-BY" (SIGNED-BY is "-" when the entry names no keyring) for
+# every deb entry of the machine's own release: the suite is its codename
+# from /etc/os-release, so -security, -updates and third-party repositories
+# with suites of their own are left out.  "sources CODENAME" prints the
+# machine's entries for its release (base suite, -updates, -security) as
+# one-line deb entries for CODENAME: the same mirrors, components and
+# keyring, for a chroot of another release.
 #
 # The second form runs COMMAND (apt-get, apt-cache or apt-helper) with a
 # private apt state in build/apt-SUITE: a deb and a deb-src entry for SUITE
 # on the archive of the first entry, its own lists and cache, refreshed when
 # older than a day.  The host's sources, lists and cache are never written,
 # so a Debian 12 host can read Debian 13's indexes and fetch its sources.
-# libvirt/fetch.sh, the fuzz targets' libslirp and scripts/check-trixie.sh
-# reach the archive this way, and no mirror's host name is ever written
+# libvirt/fetch.sh, the fuzz targets' libslirp, scripts/check-trixie.sh and
+# the packaging chroots reach the archive this way, and no mirror's host name is ever written
 # into this repository.
 
 set -euo pipefail
@@ -26,43 +31,78 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "debian-apt: $*" >&2; exit 1; }
 
-# entries - the machine's own deb entries, "URI SIGNED-BY" a line
-entries() {
-    local codename f
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    [ -n "$codename" ] || return 0
+host=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+
+# records - "URI|SUITE|COMPONENTS|SIGNED-BY" for every enabled deb entry of
+# the machine's apt sources, one line per URI and suite
+records() {
+    local f
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -e "$f" ] || continue
-        awk -v want="$codename" '
-            function flush() {
-                if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " "))
-                    for (i = 1; i <= n; i++) print uris[i], (key == "" ? "-" : key)
-                types = suites = key = ""; n = 0
-            }
-            /^[ \t]*#/ { next }
-            /^[ \t]*$/ { flush(); next }
-            tolower($1) == "types:" { $1 = ""; types = substr($0, 2) }
-            tolower($1) == "uris:" { for (i = 2; i <= NF; i++) uris[++n] = $i }
-            tolower($1) == "suites:" { $1 = ""; suites = substr($0, 2) }
-            tolower($1) == "signed-by:" { key = $2 }
-            END { flush() }' "$f"
+        awk -v RS= '
+            {
+                types = uris = suites = comps = signed = ""; enabled = "yes"
+                n = split($0, lines, "\n")
+                for (i = 1; i <= n; i++) {
+                    line = lines[i]
+                    if (line ~ /^[ \t]*#/) continue
+                    key = line; sub(/:.*/, "", key)
+                    val = line; sub(/^[^:]*:[ \t]*/, "", val)
+                    if (key == "Types") types = val
+                    else if (key == "URIs") uris = val
+                    else if (key == "Suites") suites = val
+                    else if (key == "Components") comps = val
+                    else if (key == "Signed-By") signed = val
+                    else if (key == "Enabled") enabled = val
+                }
+                if (enabled == "no" || (" " types " ") !~ / deb /) next
+                nu = split(uris, u, " "); ns = split(suites, s, " ")
+                for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++)
+                    print u[i] "|" s[j] "|" comps "|" signed
+            }' "$f"
     done
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -e "$f" ] || continue
         sed -n -e 's/#.*//' \
-            -e "s/^deb[[:space:]]\+\(\[\([^]]*\)\][[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+$codename[[:space:]].*/\3 \2/p" "$f" |
-            while read -r uri opts; do
-                key=$(printf '%s\n' "$opts" | tr ' ' '\n' | sed -n 's/^signed-by=//p')
-                echo "$uri ${key:--}"
+            -e 's/^deb[[:space:]]\+\(\[\([^]]*\)\][[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+\([^[:space:]]\+\)[[:space:]]\+\(.*[^[:space:]]\)[[:space:]]*$/\3|\4|\5|\2/p' "$f" |
+            while IFS='|' read -r uri suite comps opts; do
+                echo "$uri|$suite|$comps|$(printf '%s\n' "$opts" | tr ' ' '\n' | sed -n 's/^signed-by=//p')"
             done
     done
 }
 
-[ $# -ge 1 ] || die "usage: debian-apt.sh entries | debian-apt.sh SUITE COMMAND [ARG...]"
-if [ "$1" = entries ]; then
-    entries
-    exit 0
-fi
+# entries - "URI SIGNED-BY" of each entry for the machine's own release
+entries() {
+    [ -n "$host" ] || return 0
+    records | while IFS='|' read -r uri suite _ signed; do
+        if [ "$suite" = "$host" ]; then
+            echo "$uri ${signed:--}"
+        fi
+    done
+}
+
+# sources CODENAME - the entries of the machine's release (its base suite,
+# -updates, -security...) as one-line deb entries for CODENAME
+sources() {
+    local want=$1 printed=0 uri suite comps signed
+    while IFS='|' read -r uri suite comps signed; do
+        case "$suite" in
+            "$host") suite=$want ;;
+            "$host"-*) suite=$want-${suite#"$host"-} ;;
+            *) continue ;;
+        esac
+        echo "deb${signed:+ [signed-by=$signed]} $uri $suite $comps"
+        printed=1
+    done < <(records)
+    [ "$printed" = 1 ] || die "no deb entry for ${host:-this release} in this machine's apt sources"
+}
+
+[ $# -ge 1 ] || die "usage: debian-apt.sh entries | sources CODENAME | SUITE COMMAND [ARG...]"
+case "$1" in
+    entries) entries; exit 0 ;;
+    sources) [ $# -eq 2 ] || die "usage: debian-apt.sh sources CODENAME"
+             sources "$2"; exit 0 ;;
+esac
 [ $# -ge 2 ] || die "usage: debian-apt.sh SUITE COMMAND [ARG...]"
 suite=$1
 shift
