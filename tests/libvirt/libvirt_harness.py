@@ -70,6 +70,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -533,10 +534,19 @@ class LibvirtInstance:
         # Who QEMU and the helper run as: (name, uid, gid).
         self.qemu_user = {"none-root": ("root", 0, 0), "dac": QEMU_USER,
                           "session": session_user() if mode == "session" else None}[mode]
-        # The session daemon's XDG directories (unused in the other modes).
+        # The session daemon's home and XDG directories (unused in the other
+        # modes).  Those that hold sockets (the runtime directory; QEMU's
+        # monitor and probing sockets below the configuration directory)
+        # must be short: a Unix socket path has at most 107 bytes, which the
+        # run directory's own paths exceed (QEMU: "UNIX socket path ... is
+        # too long").  They live in a private directory under /tmp (as a
+        # real user's /run/user/UID and ~/.config are short), linked from
+        # the instance's directory, and are removed by stop().
         self.home = os.path.join(self.dir, "home")
-        self.xdg = {"XDG_RUNTIME_DIR": os.path.join(self.dir, "xdg-run"),
-                    "XDG_CONFIG_HOME": os.path.join(self.home, ".config"),
+        self.short_dir = (tempfile.mkdtemp(prefix="lvs-", dir="/tmp")
+                          if mode == "session" else None)
+        self.xdg = {"XDG_RUNTIME_DIR": os.path.join(self.short_dir or self.dir, "run"),
+                    "XDG_CONFIG_HOME": os.path.join(self.short_dir or self.home, "config"),
                     "XDG_CACHE_HOME": os.path.join(self.home, ".cache")}
         self.qemud = None
         self.logd = None
@@ -634,12 +644,19 @@ class LibvirtInstance:
         for path in helper_files(self.helper):
             check_reachable(path, uid, gid, "rx", fix_under=self.workdir)
         if self.session:
-            for top, dirs, files in os.walk(self.dir):
-                for name in [top] + [os.path.join(top, f) for f in files]:
-                    os.chown(name, uid, gid)
-            for d in (self.dir, self.home, self.xdg["XDG_RUNTIME_DIR"]):
+            for top in (self.dir, self.short_dir):
+                for parent, dirs, files in os.walk(top):
+                    for name in [parent] + [os.path.join(parent, f) for f in files]:
+                        os.chown(name, uid, gid)
+            for d in (self.dir, self.home, self.short_dir, self.xdg["XDG_RUNTIME_DIR"]):
                 os.chmod(d, 0o700)
+            for name, target in (("xdg-run", self.xdg["XDG_RUNTIME_DIR"]),
+                                 ("xdg-config", self.xdg["XDG_CONFIG_HOME"])):
+                link = os.path.join(self.dir, name)
+                if not os.path.lexists(link):
+                    os.symlink(target, link)
             check_reachable(self.dir, uid, gid, "rwx", fix_under=self.workdir)
+            check_reachable(self.short_dir, uid, gid, "rwx")
 
     def _account_files(self):
         """Private copies of /etc/passwd and /etc/group with the accounts the
@@ -830,6 +847,8 @@ class LibvirtInstance:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.short_dir:
+            shutil.rmtree(self.short_dir, ignore_errors=True)
         if self.cgroup:
             # Empty once every member is reaped (orphans by PID 1, which may lag).
             try:

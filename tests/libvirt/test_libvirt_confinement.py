@@ -56,7 +56,7 @@ CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
 # What libvirt's virSetUIDGIDWithCaps() reports (through virsh start) when
 # the fork asks a session daemon's helper to keep capabilities it lacks.
-SESSION_AMBIENT = "in the AMBIENT set"
+SESSION_AMBIENT = "prctl failed to enable 'setgid' in the AMBIENT set"
 
 
 class KnownForkDefect(Exception):
@@ -71,7 +71,8 @@ MATRIX = [
         reason="issue 11 item 9: the fork's confine patch makes libvirt keep "
         "CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_SETPCAP for the helper "
         "also in a session daemon, which has none: virsh start fails with "
-        "'prctl failed to enable ... in the AMBIENT set'")),
+        "\"slirp-helper '...' of interface 'net0' failed to start: libvirt:  error : "
+        "prctl failed to enable 'setgid' in the AMBIENT set: Operation not permitted\"")),
 ]
 
 
