@@ -32,7 +32,11 @@ class Instances:
         self.by_key = {}
 
     def get(self, key, helper, **kw):
-        """The running instance named @key, started with @helper if new."""
+        """The running instance named @key, started with @helper if new.
+
+        @kw goes to LibvirtInstance, e.g. mode="dac" or mode="session"
+        (libvirt_harness.MODES); an existing @key is returned as it is.
+        """
         lv = self.by_key.get(key)
         if lv is None:
             lv = H.LibvirtInstance(self.run_dir, key, helper=helper, **kw)

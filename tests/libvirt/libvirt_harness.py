@@ -34,6 +34,32 @@ unshares its own mount namespace escapes.
 Paths a guest needs to see from both sides of a namespace (serial console
 socket, console log, kernel, initramfs, save images) live in the run
 directory outside the bind-mounted prefix, so they are the same everywhere.
+
+An instance runs in one of three modes (MODES), the set-ups of the
+confinement matrix:
+- "none-root": virtqemud as root with security_driver = "none" and
+  user = "root", so QEMU, the helper and dbus-daemon run as root; what every
+  scenario but the matrix uses.
+- "dac": virtqemud as root with libvirt's packaged default without AppArmor,
+  the DAC driver and user/group libvirt-qemu: QEMU, the helper and
+  dbus-daemon run as libvirt-qemu, and dynamic_ownership lets libvirt chown
+  the files a guest needs to that user.  Every directory above them must be
+  searchable by it (check_reachable()); the guest's kernel and initramfs are
+  copied into the domain's directory, so libvirt's chown never touches the
+  shared build/guest.
+- "session": qemu:///session, a virtqemud (and virtlogd) started as an
+  ordinary user, SESSION_USER, who then starts QEMU, the helper and
+  dbus-daemon.  An unprivileged daemon takes its directories from the XDG
+  variables, which the harness points into the run directory
+  (XDG_RUNTIME_DIR: sockets, pidfiles, status XML; XDG_CONFIG_HOME:
+  qemu.conf; XDG_CACHE_HOME: logs and QEMU's capabilities), so it needs no
+  bind mount of the prefix; it still runs in a private mount namespace, for
+  the account files below and the cgroup tracking.
+
+The account database is never touched: the namespace gets copies of
+/etc/passwd and /etc/group that add what the mode needs (libvirt-qemu,
+which virtqemud insists on even as "none-root", and the session user), so
+those accounts exist exactly for the daemons and their children.
 """
 
 import json
@@ -41,8 +67,10 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -103,6 +131,28 @@ def fork_has(text):
             return text.encode() in f.read()
     except OSError:
         return False
+
+
+def fork_has_string(text):
+    """True if the installed QEMU driver contains @text as a whole C string.
+
+    Stricter than fork_has(): fork_has("confine") also matches upstream's
+    "security_default_confined"; the helper feature name of the fork's
+    "confine" patch is the string "confine" on its own.
+    """
+    try:
+        with open(QEMU_DRIVER, "rb") as f:
+            return b"\0" + text.encode() + b"\0" in f.read()
+    except OSError:
+        return False
+
+
+def fork_keeps_confine_caps():
+    """True if the installed build has the fork's 'confine' patches (0032,
+    0033 in 9.0.0): libvirt keeps CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and
+    CAP_SETPCAP for a helper that advertises 'confine'.  Upstream (stock
+    Debian, pristine 11.3.0) clears every capability of the helper."""
+    return fork_has_string("confine")
 
 
 def helper_features(path):
@@ -308,11 +358,102 @@ def tail(path, lines=40):
 
 
 # ---------------------------------------------------------------------------
+# Accounts and permissions
+
+# The account of libvirt's build-time default QEMU user (Debian's uid/gid).
+QEMU_USER = ("libvirt-qemu", 64055, 64055)
+
+# The ordinary user of the "session" mode.  It exists only in the account
+# files of the instance's mount namespace (see _account_files()): a
+# dedicated account, so nothing else on the host runs as it or owns files
+# of it, that needs no useradd on the host and no clean-up, even after a
+# crashed run, and behaves exactly like a user of the host for virtqemud,
+# QEMU and the helper (the kernel knows only numbers).  "nobody" would
+# exist everywhere but is the helper's own default --runas and is shared.
+SESSION_USER_NAME = "libvirt-slirp-test"
+SESSION_UID_BASE = 64200
+
+
+def _account_ids(path):
+    """{name: id} and the set of ids of an /etc/passwd-like file."""
+    names = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                names[fields[0]] = int(fields[2])
+    return names
+
+
+def session_user():
+    """(name, uid, gid) of the session mode's user.
+
+    The first id from SESSION_UID_BASE that neither the host's /etc/passwd
+    nor its /etc/group uses (uid and gid equal); the same on every run of
+    one host.
+    """
+    used = (set(_account_ids("/etc/passwd").values()) |
+            set(_account_ids("/etc/group").values()))
+    uid = SESSION_UID_BASE
+    while uid in used:
+        uid += 1
+    return (SESSION_USER_NAME, uid, uid)
+
+
+def _may(st, uid, gid, bit):
+    """True if @uid/@gid get permission @bit (4 r, 2 w, 1 x, or a sum) from the mode
+    bits of @st (no ACLs, no supplementary groups: the users here have none)."""
+    shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+    return (st.st_mode >> shift) & bit == bit
+
+
+def check_reachable(path, uid, gid, want="r", fix_under=None):
+    """Make sure @uid/@gid can reach @path: search every directory above it
+    and have @want ("r", "rx", ...) on it.
+
+    A directory below @fix_under (the test run's own tree) that is not
+    searchable gets o+x; anything else that is not reachable raises
+    HarnessError naming it, since the harness must not change permissions
+    outside its run directory.
+    """
+    path = os.path.abspath(path)
+    parts = path.split("/")
+    for i in range(2, len(parts)):
+        d = "/".join(parts[:i]) or "/"
+        st = os.stat(d)
+        if _may(st, uid, gid, 1):
+            continue
+        if fix_under and (d + "/").startswith(os.path.abspath(fix_under) + "/"):
+            os.chmod(d, st.st_mode | 0o001)
+            continue
+        raise HarnessError("uid %d cannot search directory %s (mode %o, owner %d:%d), "
+                           "so it cannot reach %s" % (uid, d, st.st_mode & 0o7777,
+                                                      st.st_uid, st.st_gid, path))
+    st = os.stat(path)
+    for letter, bit in (("r", 4), ("w", 2), ("x", 1)):
+        if letter in want and not _may(st, uid, gid, bit):
+            raise HarnessError("uid %d has no %s permission on %s (mode %o, owner %d:%d)" % (
+                uid, letter, path, st.st_mode & 0o7777, st.st_uid, st.st_gid))
+
+
+def helper_files(helper):
+    """The helper executable and the D-Bus module it loads for --dbus-address
+    (next to it in a build tree), as far as they exist."""
+    files = [os.path.realpath(helper)]
+    module = os.path.join(os.path.dirname(files[0]), "slirp-helper-dbus.so")
+    if os.path.exists(module):
+        files.append(module)
+    return files
+
+
+# ---------------------------------------------------------------------------
 # The daemons
 
-QEMU_CONF = """\
-# qemu.conf of a private test instance (written by tests/libvirt/libvirt_harness.py).
-#
+# Modes of an instance (see the module documentation).
+MODES = ("none-root", "dac", "session")
+
+QEMU_CONF_SECURITY = {
+    "none-root": """\
 # No sVirt: a private build has no SELinux or AppArmor policy for its paths,
 # and DAC relabelling would chown test files for nothing; QEMU, the helper
 # and dbus-daemon simply run as root.
@@ -320,7 +461,29 @@ security_driver = "none"
 user = "root"
 group = "root"
 dynamic_ownership = 0
-remember_owner = 0
+remember_owner = 0""",
+    "dac": """\
+# libvirt's packaged default where there is no AppArmor: no sVirt driver,
+# only the DAC driver, which a privileged daemon always stacks on top (there
+# is no security_driver = "dac"; libvirt answers "Security driver dac not
+# found").  "none" is explicit so that a host with AppArmor does not probe
+# it.  QEMU, the helper and dbus-daemon run as libvirt-qemu, and libvirt
+# chowns what a guest needs to it (back to root when the guest stops; no
+# xattrs to remember other owners: everything here belongs to root).
+security_driver = "none"
+user = "libvirt-qemu"
+group = "libvirt-qemu"
+dynamic_ownership = 1
+remember_owner = 0""",
+    "session": """\
+# qemu:///session: everything runs as the daemon's own user; no security
+# driver settings apply.""",
+}
+
+QEMU_CONF = """\
+# qemu.conf of a private test instance (written by tests/libvirt/libvirt_harness.py).
+#
+{security}
 # No cgroups: a daemon started by hand is not a systemd unit, so it gets no
 # delegated cgroup v2 subtree to create per-VM groups in.
 cgroup_controllers = [ ]
@@ -353,15 +516,38 @@ class LibvirtInstance:
 
     @workdir is the test run's directory; the instance keeps everything in
     @workdir/@name.  @helper is written into qemu.conf as slirp_helper.
+    @mode is one of MODES (see the module documentation).
     """
 
-    def __init__(self, workdir, name, helper=None, host_uuid=None, extra_qemu_conf=""):
+    def __init__(self, workdir, name, helper=None, host_uuid=None, extra_qemu_conf="",
+                 mode="none-root"):
+        if mode not in MODES:
+            raise HarnessError("unknown instance mode %r (known: %s)" % (mode, ", ".join(MODES)))
         self.name = name
+        self.mode = mode
+        self.workdir = workdir
         self.dir = os.path.join(workdir, name)
         self.helper = helper if helper is not None else default_helper()
         self.host_uuid = host_uuid or str(uuid.uuid4())
         self.extra_qemu_conf = extra_qemu_conf
         self.private = {k: os.path.join(self.dir, k) for k in PRIVATE_DIRS}
+        # Who QEMU and the helper run as: (name, uid, gid).
+        self.qemu_user = {"none-root": ("root", 0, 0), "dac": QEMU_USER,
+                          "session": session_user() if mode == "session" else None}[mode]
+        # The session daemon's home and XDG directories (unused in the other
+        # modes).  Those that hold sockets (the runtime directory; QEMU's
+        # monitor and probing sockets below the configuration directory)
+        # must be short: a Unix socket path has at most 107 bytes, which the
+        # run directory's own paths exceed (QEMU: "UNIX socket path ... is
+        # too long").  They live in a private directory under /tmp (as a
+        # real user's /run/user/UID and ~/.config are short), linked from
+        # the instance's directory, and are removed by stop().
+        self.home = os.path.join(self.dir, "home")
+        self.short_dir = (tempfile.mkdtemp(prefix="lvs-", dir="/tmp")
+                          if mode == "session" else None)
+        self.xdg = {"XDG_RUNTIME_DIR": os.path.join(self.short_dir or self.dir, "run"),
+                    "XDG_CONFIG_HOME": os.path.join(self.short_dir or self.home, "config"),
+                    "XDG_CACHE_HOME": os.path.join(self.home, ".cache")}
         self.qemud = None
         self.logd = None
         self.namespaces = set()     # mount namespaces our processes live in
@@ -373,16 +559,34 @@ class LibvirtInstance:
 
     # Real paths (valid outside the namespace) of libvirt's directories.
     @property
+    def session(self):
+        return self.mode == "session"
+
+    @property
+    def run_dir(self):
+        """libvirt's run directory: PREFIX/run/libvirt, or for a session
+        daemon $XDG_RUNTIME_DIR/libvirt."""
+        if self.session:
+            return os.path.join(self.xdg["XDG_RUNTIME_DIR"], "libvirt")
+        return os.path.join(self.private["run"], "libvirt")
+
+    @property
     def socket(self):
-        return os.path.join(self.private["run"], "libvirt", "virtqemud-sock")
+        return os.path.join(self.run_dir, "virtqemud-sock")
+
+    @property
+    def logd_socket(self):
+        return os.path.join(self.run_dir, "virtlogd-sock")
 
     @property
     def uri(self):
-        return "qemu+unix:///system?socket=" + self.socket
+        return "qemu+unix:///%s?socket=%s" % ("session" if self.session else "system", self.socket)
 
     @property
     def state_dir(self):
-        return os.path.join(self.private["run"], "libvirt", "qemu")
+        if self.session:
+            return os.path.join(self.run_dir, "qemu", "run")
+        return os.path.join(self.run_dir, "qemu")
 
     @property
     def slirp_dir(self):
@@ -394,53 +598,155 @@ class LibvirtInstance:
 
     @property
     def domain_log_dir(self):
+        if self.session:
+            return os.path.join(self.xdg["XDG_CACHE_HOME"], "libvirt", "qemu", "log")
         return os.path.join(self.private["var"], "log", "libvirt", "qemu")
+
+    @property
+    def qemu_conf(self):
+        if self.session:
+            return os.path.join(self.xdg["XDG_CONFIG_HOME"], "libvirt", "qemu.conf")
+        return os.path.join(self.private["etc"], "qemu.conf")
 
     def write_config(self):
         etc = self.private["etc"]
-        for d in (etc, os.path.join(etc, "qemu"), self.private["run"],
-                  os.path.join(self.private["var"], "lib", "libvirt", "qemu"),
-                  os.path.join(self.private["var"], "log", "libvirt", "qemu"),
-                  os.path.join(self.private["var"], "cache", "libvirt", "qemu")):
+        dirs = [etc]
+        if self.session:
+            dirs += [os.path.dirname(self.qemu_conf), self.xdg["XDG_RUNTIME_DIR"],
+                     self.xdg["XDG_CACHE_HOME"]]
+        else:
+            dirs += [os.path.join(etc, "qemu"), self.private["run"],
+                     os.path.join(self.private["var"], "lib", "libvirt", "qemu"),
+                     os.path.join(self.private["var"], "log", "libvirt", "qemu"),
+                     os.path.join(self.private["var"], "cache", "libvirt", "qemu")]
+        for d in dirs:
             os.makedirs(d, exist_ok=True)
-        with open(os.path.join(etc, "qemu.conf"), "w") as f:
-            f.write(QEMU_CONF.format(helper=self.helper, extra=self.extra_qemu_conf))
+        with open(self.qemu_conf, "w") as f:
+            f.write(QEMU_CONF.format(security=QEMU_CONF_SECURITY[self.mode],
+                                     helper=self.helper, extra=self.extra_qemu_conf))
         with open(os.path.join(etc, "virtqemud.conf"), "w") as f:
             f.write(VIRTQEMUD_CONF.format(host_uuid=self.host_uuid, log=self.qemud_log))
         with open(os.path.join(etc, "virtlogd.conf"), "w") as f:
             f.write(VIRTLOGD_CONF.format(log=self.logd_log))
+        if self.mode != "none-root":
+            self._grant_access()
+
+    def _grant_access(self):
+        """Let the QEMU user reach what it needs.
+
+        The helper and its D-Bus module must be executable and readable by
+        it where they are (never changed: a failure names the directory).
+        In session mode the instance's directory is the daemons' own, so it
+        belongs to the session user (and 0700, like a real home and runtime
+        directory); its configuration files stay root's but readable.
+        """
+        _, uid, gid = self.qemu_user
+        for path in helper_files(self.helper):
+            check_reachable(path, uid, gid, "rx", fix_under=self.workdir)
+        if self.session:
+            for top in (self.dir, self.short_dir):
+                for parent, dirs, files in os.walk(top):
+                    for name in [parent] + [os.path.join(parent, f) for f in files]:
+                        os.chown(name, uid, gid)
+            for d in (self.dir, self.home, self.short_dir, self.xdg["XDG_RUNTIME_DIR"]):
+                os.chmod(d, 0o700)
+            for name, target in (("xdg-run", self.xdg["XDG_RUNTIME_DIR"]),
+                                 ("xdg-config", self.xdg["XDG_CONFIG_HOME"])):
+                link = os.path.join(self.dir, name)
+                if not os.path.lexists(link):
+                    os.symlink(target, link)
+            check_reachable(self.dir, uid, gid, "rwx", fix_under=self.workdir)
+            check_reachable(self.short_dir, uid, gid, "rwx")
 
     def _account_files(self):
-        """Private copies of /etc/passwd and /etc/group with libvirt's QEMU user.
+        """Private copies of /etc/passwd and /etc/group with the accounts the
+        instance needs.
 
         virtqemud resolves the build-time default QEMU user and group
         (libvirt-qemu on Debian) before it reads qemu.conf, and refuses to
         start if they do not exist.  The Debian package creates them; our
         private build must not touch the host's account database, so the
-        namespace gets copies that have them.
+        namespace gets copies that have them, and in session mode the
+        session user (SESSION_USER_NAME) too.
         """
+        accounts = [QEMU_USER]
+        if self.session:
+            accounts.append(self.qemu_user)
         binds = []
-        for path, line in (("/etc/passwd", "libvirt-qemu:x:64055:64055:libvirt-qemu:/nonexistent:/usr/sbin/nologin\n"),
-                           ("/etc/group", "libvirt-qemu:x:64055:\n")):
+        for path in ("/etc/passwd", "/etc/group"):
             with open(path) as f:
                 text = f.read()
-            if re.search(r"^libvirt-qemu:", text, re.M):
+            add = ""
+            for name, uid, gid in accounts:
+                if re.search(r"^%s:" % re.escape(name), text, re.M):
+                    continue
+                if path == "/etc/passwd":
+                    home = self.home if name == SESSION_USER_NAME else "/nonexistent"
+                    add += "%s:x:%d:%d:%s:%s:/usr/sbin/nologin\n" % (name, uid, gid, name, home)
+                else:
+                    add += "%s:x:%d:\n" % (name, gid)
+            if not add:
                 continue
             copy = os.path.join(self.dir, os.path.basename(path))
             with open(copy, "w") as f:
-                f.write(text + ("" if text.endswith("\n") else "\n") + line)
+                f.write(text + ("" if text.endswith("\n") else "\n") + add)
+            os.chmod(copy, 0o644)
             binds += [copy, path]
         return binds
+
+    def _kvm_node(self):
+        """Binds that give the QEMU user of "dac" a /dev/kvm it may open.
+
+        Debian's udev rules make /dev/kvm 0660 root:kvm and the package puts
+        libvirt-qemu in group kvm.  Where /dev/kvm is root's alone (0600, as
+        on some CI machines), libvirt's capabilities cache never validates for
+        libvirt-qemu: the QMP probe gets KVM (QEMU opens /dev/kvm before it
+        drops to the user), the check of /dev/kvm as that user says it is
+        unusable, and virtqemud probes QEMU over and over (17 probes, over a
+        minute, at each start, and the shared cache is rewritten each time).
+        So the namespace gets a node of the same device, 0660 with the QEMU
+        user's group, as on Debian.  The guests still run TCG (type='qemu').
+        """
+        if self.mode != "dac":
+            return []
+        try:
+            st = os.stat("/dev/kvm")
+        except OSError:
+            return []
+        _, uid, gid = self.qemu_user
+        if not stat.S_ISCHR(st.st_mode) or _may(st, uid, gid, 6):
+            return []
+        node = os.path.join(self.dir, "kvm")
+        if os.path.lexists(node):
+            os.unlink(node)
+        os.mknod(node, 0o660 | stat.S_IFCHR, st.st_rdev)
+        os.chown(node, 0, gid)
+        os.chmod(node, 0o660)
+        return [node, "/dev/kvm"]
 
     def _spawn(self, argv, outname):
         """Start @argv in a new mount namespace with the private binds."""
         binds = self._account_files()
-        for key, target in PRIVATE_DIRS.items():
-            binds += [self.private[key], target]
-        # QEMU's capabilities cache is shared by all instances and runs: probing
-        # QEMU costs seconds of TCG, and libvirt revalidates the cache itself
-        # (QEMU binary, libvirt build and kernel are part of its key).
-        binds += [CAPS_CACHE, os.path.join(PRIVATE_DIRS["var"], "cache", "libvirt", "qemu")]
+        daemon = argv[0]
+        env = None
+        if self.session:
+            # An unprivileged daemon finds its directories through the XDG
+            # variables (no bind mounts), and runs as the session user with
+            # what an ordinary login has: no capabilities (the kernel clears
+            # them at the switch from uid 0), the full bounding set.  It
+            # probes QEMU into its own capabilities cache, owned by it.
+            name, uid, gid = self.qemu_user
+            env = dict(os.environ, HOME=self.home, USER=name, LOGNAME=name, **self.xdg)
+            argv = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
+                    "--", *argv]
+        else:
+            binds += self._kvm_node()
+            for key, target in PRIVATE_DIRS.items():
+                binds += [self.private[key], target]
+            # QEMU's capabilities cache is shared by all instances and runs: probing
+            # QEMU costs seconds of TCG, and libvirt revalidates the cache itself
+            # (QEMU binary, libvirt build and kernel are part of its key).
+            binds += [CAPS_CACHE, os.path.join(PRIVATE_DIRS["var"], "cache", "libvirt", "qemu")]
         # The first argument is the cgroup.procs file to join ("" for none).
         script = ('set -e; [ -z "$1" ] || echo $$ > "$1"; shift; '
                   'while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; '
@@ -451,16 +757,16 @@ class LibvirtInstance:
             ["unshare", "--mount", "--propagation", "private", "--",
              "/bin/sh", "-c", script, "sh", procs, *binds, "--", *argv],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, env=env)
         out.close()
-        # unshare and sh both exec, so proc.pid becomes the daemon itself.
+        # unshare, sh (and setpriv) all exec, so proc.pid becomes the daemon itself.
         wait_for(lambda: proc.poll() is not None or
-                 (cmdline(proc.pid)[:1] == [argv[0]] and mount_ns(proc.pid)),
-                 10, "%s to start" % os.path.basename(argv[0]), interval=0.02)
+                 (cmdline(proc.pid)[:1] == [daemon] and mount_ns(proc.pid)),
+                 10, "%s to start" % os.path.basename(daemon), interval=0.02)
         if proc.poll() is not None:
             raise HarnessError("%s exited at start with status %s:\n%s%s" % (
-                argv[0], proc.returncode, tail(os.path.join(self.dir, outname)),
-                tail(self.qemud_log, 10) if argv[0] == VIRTQEMUD else ""))
+                daemon, proc.returncode, tail(os.path.join(self.dir, outname)),
+                tail(self.qemud_log, 10) if daemon == VIRTQEMUD else ""))
         self.namespaces.add(mount_ns(proc.pid))
         return proc
 
@@ -476,9 +782,7 @@ class LibvirtInstance:
         etc = self.private["etc"]
         self.logd = self._spawn([VIRTLOGD, "--config", os.path.join(etc, "virtlogd.conf")],
                                 "virtlogd.out")
-        wait_for(lambda: os.path.exists(os.path.join(self.private["run"], "libvirt",
-                                                     "virtlogd-sock")),
-                 20, "virtlogd's socket")
+        wait_for(lambda: os.path.exists(self.logd_socket), 20, "virtlogd's socket")
         self.start_qemud()
         return self
 
@@ -543,6 +847,8 @@ class LibvirtInstance:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.short_dir:
+            shutil.rmtree(self.short_dir, ignore_errors=True)
         if self.cgroup:
             # Empty once every member is reaped (orphans by PID 1, which may lag).
             try:
@@ -684,10 +990,37 @@ class Domain:
         self.console_sock = os.path.join(self.dir, "console.sock")
         self.console_log = os.path.join(self.dir, "console.log")
         self.xml_path = os.path.join(self.dir, "domain.xml")
+        art = guest.artifacts(build=False)
+        self.kernel, self.initrd, self.cmdline = art.kernel, art.initrd, art.cmdline
+        if lv.mode != "none-root":
+            self._prepare_for_qemu_user()
+
+    def _prepare_for_qemu_user(self):
+        """Make this domain's files usable by a QEMU that is not root.
+
+        The kernel and initramfs are copied here: libvirt's DAC driver
+        chowns them to the QEMU user while the guest runs, which must not
+        happen to the shared build/guest.  A session daemon's QEMU creates
+        the console socket itself, so the directory is that user's; under
+        DAC it stays root's and libvirt labels what QEMU needs.
+        """
+        self.kernel = self._copy(self.kernel)
+        self.initrd = self._copy(self.initrd)
+        _, uid, gid = self.lv.qemu_user
+        if self.lv.session:
+            for path in (self.dir, self.kernel, self.initrd):
+                os.chown(path, uid, gid)
+        for path in (self.kernel, self.initrd):
+            check_reachable(path, uid, gid, "r", fix_under=self.lv.workdir)
+
+    def _copy(self, path):
+        copy = os.path.join(self.dir, os.path.basename(path))
+        shutil.copyfile(path, copy)
+        os.chmod(copy, 0o644)
+        return copy
 
     def xml(self, console_sock=None, console_log=None):
-        art = guest.artifacts(build=False)
-        kernel, initrd, line = art.kernel, art.initrd, art.cmdline
+        kernel, initrd, line = self.kernel, self.initrd, self.cmdline
         return """<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>{mem}</memory>

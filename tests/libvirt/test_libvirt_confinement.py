@@ -1,10 +1,49 @@
-"""The helper libvirt starts is confined, not merely stripped of capabilities.
+"""The confinement matrix (issue 11): the helper libvirt starts is confined
+in every set-up real hosts use, and its guest still has a network.
 
-virtqemud here runs as root with security_driver = "none", so the helper is
-started as root.  A uid 0 process without capabilities still reads any
-root-owned file, so the test checks what the issue asks of a confined
-helper on the running process: another uid, no capabilities in any set,
-no_new_privs, a seccomp filter, and no host filesystem in its root.
+One cell per set-up (ids as in MATRIX), each with a private instance in
+that mode (libvirt_harness.MODES):
+
+- none-root: root virtqemud, security_driver = "none", user = "root".  The
+  helper is started as root; the fork keeps it the four capabilities it
+  needs to confine itself (patch "qemu_slirp: Let a self-confining
+  slirp-helper build its sandbox").
+- dac: root virtqemud, the DAC driver, user and group libvirt-qemu
+  (libvirt's packaged default without AppArmor): the helper is started as
+  libvirt-qemu.
+- session: qemu:///session, a virtqemud of an ordinary user, which starts
+  the helper as that user; the helper confines itself in a user namespace.
+
+Each cell boots the test guest with one user NIC on the helper, takes a
+DHCP lease and fetches a blob from the host's HTTP fixture through it, then
+checks, for every thread of every helper the instance runs (the status XML
+and the instance's cgroup must agree on which those are): all five
+capability sets empty, NoNewPrivs 1, Seccomp 2 (filter), real, effective,
+saved and file-system uid and gid not 0 and no supplementary group 0, and
+a root without /usr or /etc/shadow (the helper's empty tmpfs) that is not
+empty (its bind mounts).  Properties are checked after the traffic, when
+every thread the helper will ever have exists.
+
+No cell is allowed a weaker property.  docs/design.md's "Reduced
+confinement" (uid 0 without capabilities, Landlock instead of namespaces)
+is not what libvirt produces: upstream's virCommandClearCaps() leaves the
+bounding set, so a helper exec'd as uid 0 gets every capability back and
+confines itself fully (seen with pristine 11.3.0 in the none-root cell),
+and the fork keeps exactly the four it needs.  helper/tests/test-sandbox.py
+covers the reduced levels by hand.
+
+Strict expected failure, gated on the fork's 'confine' patch being
+installed: issue 11 item 9, qemu:///session cannot start a user NIC with the
+bundled helper, because the fork asks libvirt to keep four capabilities for
+a helper of an unprivileged daemon, which has none to keep (see
+SESSION_AMBIENT).  Only that exact failure counts; once the series is fixed
+the cell passes and the strict marker makes it fail until it is removed.
+
+The fourth set-up of the issue, the helper started the way stock libvirt
+starts it (root, every capability cleared, the bounding set not), is the
+none-root cell with an upstream build; helper/tests/test-sandbox.py starts
+the helper so by hand and the stock-chroot tests run it under stock
+Debian libvirt (tests/libvirt/README.md, "The confinement matrix").
 """
 
 import os
@@ -13,40 +52,101 @@ import pytest
 
 import libvirt_harness as H
 
+CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
-def proc_status(pid):
-    fields = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
+# What libvirt's virSetUIDGIDWithCaps() reports (through virsh start) when
+# the fork asks a session daemon's helper to keep capabilities it lacks.
+SESSION_AMBIENT = "prctl failed to enable 'setgid' in the AMBIENT set"
 
 
-@pytest.mark.xfail(not H.fork_has("confine"), strict=True,
-                   reason="this build clears every capability of the helper, so a helper "
-                   "started as root cannot leave uid 0 or build its sandbox")
-def test_helper_started_by_libvirt_is_confined(lv, vm_factory):
-    vm = vm_factory(lv, "confined", [H.nic_xml(H.mac_for(1, 50))])
-    vm.boot()
-    pid = vm.dom.slirp_helpers()["net0"]
-    status = proc_status(pid)
+class KnownForkDefect(Exception):
+    """The exact failure of a fork defect another series is fixing."""
 
-    uids = status["Uid"].split()
-    gids = status["Gid"].split()
-    assert "0" not in uids, status["Uid"]
-    assert "0" not in gids, status["Gid"]
-    for caps in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
-        assert int(status[caps], 16) == 0, (caps, status[caps])
-    assert status["NoNewPrivs"] == "1"
-    assert status["Seccomp"] == "2"
 
-    # Its root is an empty tmpfs with only what it needs mounted in.
+MATRIX = [
+    pytest.param("none-root", id="none-root"),
+    pytest.param("dac", id="dac"),
+    pytest.param("session", id="session", marks=pytest.mark.xfail(
+        H.fork_keeps_confine_caps(), strict=True, raises=KnownForkDefect,
+        reason="issue 11 item 9: the fork's confine patch makes libvirt keep "
+        "CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_SETPCAP for the helper "
+        "also in a session daemon, which has none: virsh start fails with "
+        "\"slirp-helper '...' of interface 'net0' failed to start: libvirt:  error : "
+        "prctl failed to enable 'setgid' in the AMBIENT set: Operation not permitted\"")),
+]
+
+
+def thread_status(pid):
+    """{tid: {field: value}} of /proc/PID/task/*/status (threads that exit
+    meanwhile are left out)."""
+    threads = {}
+    for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+        fields = {}
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    fields[key] = value.strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        threads[int(tid)] = fields
+    return threads
+
+
+def confinement_problems(pid):
+    """What is wrong with helper @pid, as a list of sentences (empty: none)."""
+    problems = []
+    threads = thread_status(pid)
+    if not threads:
+        return ["helper %d has no threads left to check" % pid]
+    for tid, st in threads.items():
+        where = "helper %d thread %d" % (pid, tid)
+        for caps in CAP_SETS:
+            if int(st[caps], 16) != 0:
+                problems.append("%s: %s %s" % (where, caps, st[caps]))
+        if st["NoNewPrivs"] != "1":
+            problems.append("%s: NoNewPrivs %s" % (where, st["NoNewPrivs"]))
+        if st["Seccomp"] != "2":
+            problems.append("%s: Seccomp %s" % (where, st["Seccomp"]))
+        ids = st["Uid"].split() + st["Gid"].split()
+        if "0" in ids or "0" in st["Groups"].split():
+            problems.append("%s: Uid %s Gid %s Groups %s" % (where, st["Uid"], st["Gid"],
+                                                            st["Groups"]))
     root = "/proc/%d/root" % pid
-    assert not os.path.exists(os.path.join(root, "etc/shadow"))
-    assert not os.path.exists(os.path.join(root, "usr"))
-    assert os.listdir(root), "the helper's root should hold its few bind mounts"
+    for path in ("usr", "etc/shadow"):
+        if os.path.lexists(os.path.join(root, path)):
+            problems.append("helper %d: /%s visible in its root" % (pid, path))
+    if not os.listdir(root):
+        problems.append("helper %d: its root is empty, without its bind mounts" % pid)
+    return problems
 
-    # And, confined, it still serves the guest.
+
+@pytest.mark.parametrize("cell", MATRIX)
+def test_helper_started_by_libvirt_is_confined(cell, instances, our_helper, vm_factory, http):
+    lv = instances.get("ours" if cell == "none-root" else cell, our_helper, mode=cell)
+    assert lv.mode == cell
+
+    vm = vm_factory(lv, "confined", [H.nic_xml(H.mac_for(1, 50))])
+    try:
+        vm.boot()
+    except H.HarnessError as e:
+        if cell == "session" and SESSION_AMBIENT in str(e):
+            raise KnownForkDefect(str(e)) from e
+        raise
+
+    # The guest's network works through the confined helper.
     lease = vm.console.dhcp("eth0")
     assert lease["ip"] == "10.0.2.15", lease
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+
+    # Every helper of the instance: the status XML's and the cgroup's agree.
+    recorded = set(vm.dom.slirp_helpers().values())
+    running = {pid for pid, _ in lv.helper_processes()}
+    assert recorded and recorded == running, (recorded, running)
+    for pid in recorded:
+        vm.dom.helper_argv(pid)     # running and wired to this QEMU
+
+    problems = []
+    for pid in sorted(recorded):
+        problems += confinement_problems(pid)
+    assert not problems, "\n".join(problems)
