@@ -11,6 +11,8 @@
 # ninja makes repeated builds incremental.
 
 set -euo pipefail
+# Debian's python3 for meson and the tests, never a pyenv shim first in PATH
+export PYENV_VERSION=system
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")

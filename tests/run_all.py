@@ -77,10 +77,12 @@ def meson_suite(name, builddir, extra_args=()):
     if not os.path.exists(os.path.join(builddir, "build.ninja")):
         tally.add(f"{name}: build directory {builddir} is missing", "fail")
         return tally
+    # Debian's python3 (pytest, docutils), never a pyenv shim first in PATH
     proc = subprocess.run(["meson", "test", "-C", builddir, "--no-rebuild",
                            "--num-processes", str(os.cpu_count() or 2),
                            "--print-errorlogs", *extra_args],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=dict(os.environ, PYENV_VERSION="system"))
     print(proc.stdout[-20000:] if proc.returncode else
           "\n".join(proc.stdout.splitlines()[-8:]))
     log = os.path.join(builddir, "meson-logs", "testlog.json")
@@ -139,9 +141,15 @@ def pytest_suite(name, args, series):
     return tally
 
 
+# The fork the system suites boot guests through.  The 11.3.0 series has
+# passed libvirt's suite but not yet the system tests in CI, so they stay on
+# the 9.0.0 fork until it has; LIBVIRT_SERIES=11.3.0 runs them on the primary.
+SYSTEM_SERIES = os.environ.get("LIBVIRT_SERIES") or BACKPORT
+
+
 def system_suite():
     dirs = [d for d in SYSTEM_SUITES if os.path.isdir(os.path.join(TOP, d))]
-    return pytest_suite("system", dirs, PRIMARY)
+    return pytest_suite("system", dirs, SYSTEM_SERIES)
 
 
 def backport_smoke_suite():
