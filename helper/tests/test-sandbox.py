@@ -534,14 +534,18 @@ class ConfinementTests(unittest.TestCase):
 
 # A chroot whose "/" is a plain directory, not a mount point, built in a
 # private mount namespace (nothing reaches the host's): $0 is the directory,
-# the arguments the command to run in it.
+# $1 the top-level directory holding the helper (the checkout may live
+# anywhere), the other arguments the command to run in it.
 CHROOT_SCRIPT = """set -e
-for d in usr etc dev proc tmp work; do mkdir "$0/$d"; mount --rbind "/$d" "$0/$d"; done
-for d in bin sbin lib lib32 lib64 libx32; do
-  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$0/$d";
-  elif [ -d "/$d" ]; then mkdir "$0/$d"; mount --rbind "/$d" "$0/$d"; fi
+root=$0 top=$1; shift
+for d in usr etc dev proc tmp "$top"; do
+  [ -d "$root/$d" ] || mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
 done
-exec chroot "$0" "$@"
+for d in bin sbin lib lib32 lib64 libx32; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d";
+  elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; fi
+done
+exec chroot "$root" "$@"
 """
 
 
@@ -560,7 +564,8 @@ class ChrootTests(unittest.TestCase):
                     os.rmdir(p)
             os.rmdir(d)
         self.addCleanup(remove)
-        return ["unshare", "-m", "--propagation", "private", "sh", "-c", CHROOT_SCRIPT, d]
+        top = os.path.realpath(HELPER).split(os.sep)[1]
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", CHROOT_SCRIPT, d, top]
 
     def test_chroot_degrades_visibly(self):
         h = Helper(prefix=self.chroot_prefix()).wait_started()

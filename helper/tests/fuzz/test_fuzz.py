@@ -7,6 +7,7 @@ fuzzes each target for FUZZ_SECONDS (default 20).  Any crash, sanitizer
 report or unsuppressed leak fails the test, and run.sh's output says where
 the reproducer is.  Needs root (run.sh fuzzes in a network namespace).
 """
+import glob
 import os
 import subprocess
 
@@ -21,4 +22,5 @@ def test_fuzz_smoke():
                        timeout=1800)
     print(p.stdout)
     assert p.returncode == 0, p.stdout[-4000:]
-    assert p.stdout.count("no finding") == 3, p.stdout[-4000:]
+    targets = glob.glob(os.path.join(HERE, "fuzz-*.c"))
+    assert p.stdout.count("no finding") == len(targets), p.stdout[-4000:]
