@@ -141,10 +141,10 @@ def pytest_suite(name, args, series):
     return tally
 
 
-# The fork the system suites boot guests through.  The 11.3.0 series has
-# passed libvirt's suite but not yet the system tests in CI, so they stay on
-# the 9.0.0 fork until it has; LIBVIRT_SERIES=11.3.0 runs them on the primary.
-SYSTEM_SERIES = os.environ.get("LIBVIRT_SERIES") or BACKPORT
+# The fork the system suites boot guests through: the primary series, or
+# the one LIBVIRT_SERIES names (LIBVIRT_SERIES=9.0.0 runs them all on the
+# backport).
+SYSTEM_SERIES = os.environ.get("LIBVIRT_SERIES") or PRIMARY
 
 
 def system_suite():

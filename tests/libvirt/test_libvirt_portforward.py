@@ -37,6 +37,20 @@ def connect(port):
         return None
 
 
+def ticking(port):
+    """A connection through @port on which the guest's ticker already
+    speaks, else None.  The helper accepts on the host at once, before the
+    guest's side answers: until `nc -l` listens in the guest, a connection
+    through the forward is reset as soon as it is made."""
+    sock = connect(port)
+    if sock is None:
+        return None
+    if b"tick-" in read_some(sock, timeout=2):
+        return sock
+    sock.close()
+    return None
+
+
 def read_some(sock, timeout=5):
     """What arrives on @sock within @timeout seconds (at least one chunk)."""
     sock.settimeout(timeout)
@@ -88,8 +102,8 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
     vm.check("(i=0; while [ $i -lt 600 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done) "
              "| nc -l -p 82 >/dev/null 2>&1 &")
     H.wait_for(lambda: reaches_guest(p80), 15, "127.0.0.1:%d to reach the guest's port 80" % p80)
-    held = H.wait_for(lambda: connect(p82), 15, "a connection through 127.0.0.1:%d" % p82)
-    assert b"tick-" in read_some(held)
+    held = H.wait_for(lambda: ticking(p82), 15,
+                      "the guest's ticker to speak through 127.0.0.1:%d" % p82)
 
     # Replace the forward live: :p81 -> 81 in, :p80 -> 80 out, same helper.
     second = H.port_forward_xml("tcp", "127.0.0.1", p81, 81)
