@@ -1151,6 +1151,24 @@ class Domain:
         return sorted(os.path.join(self.lv.dbus_dir, f) for f in os.listdir(self.lv.dbus_dir)
                       if re.match(r"\d+-%s-dbus\." % re.escape(self.name[:20]), f))
 
+    def bus_call(self, dest, path, method, *args):
+        """dbus-send @method (interface.Method) with @args (dbus-send's
+        type:value syntax) to @dest on this domain's per-VM bus; returns
+        the printed reply.
+
+        The socket is named relative to its directory: its full path in
+        the test run's tree can be longer than a socket address holds.
+        """
+        sock = [f for f in self.dbus_files() if f.endswith("-dbus.sock")]
+        assert sock, "no per-VM bus socket in %s" % self.lv.dbus_dir
+        proc = subprocess.run(["dbus-send", "--bus=unix:path=" + os.path.basename(sock[0]),
+                               "--print-reply", "--dest=" + dest, path, method, *args],
+                              cwd=os.path.dirname(sock[0]), capture_output=True, text=True,
+                              timeout=10)
+        assert proc.returncode == 0, "%s on the per-VM bus failed: %s" % (
+            method, proc.stderr.strip())
+        return proc.stdout
+
     def dbus_pid(self):
         """The per-VM dbus-daemon's pid from its pidfile, or None."""
         for path in self.dbus_files():
