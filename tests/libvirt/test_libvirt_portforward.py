@@ -11,7 +11,9 @@ its D-Bus control interface.
 
 import os
 import re
+import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -157,3 +159,38 @@ def test_unconfirmed_removal_is_an_error(lv, vm_factory):
     assert proc.returncode != 0, "update-device reported success for a removal it could not confirm"
     assert "does not list the port forward" in proc.stderr and spec[0] in proc.stderr, proc.stderr
     assert "start='%d'" % pgone in lv.virsh("dumpxml", vm.dom.name).stdout
+
+
+@pytest.mark.xfail(H.SERIES == "9.0.0", strict=True, raises=subprocess.TimeoutExpired,
+                   reason="issue 11 item 12, fixed in the 11.3.0 series only: the 9.0.0 fork "
+                   "opens its own connection to the per-VM bus, which waits for a silent bus "
+                   "without a timeout")
+def test_live_change_with_a_silent_bus_fails(lv, vm_factory):
+    """The per-VM bus stops answering (SIGSTOP): update-device of the
+    forwards fails with an error within libvirt's D-Bus call timeout
+    (30 s) instead of hanging, and the same change works once the bus
+    answers again."""
+    mac = H.mac_for(1, 42)
+    pfirst, psecond = (H.guest.free_tcp_port() for _ in range(2))
+    first = H.port_forward_xml("tcp", "127.0.0.1", pfirst, 80)
+    second = H.port_forward_xml("tcp", "127.0.0.1", psecond, 81)
+    vm = vm_factory(lv, "pfsilent", [H.nic_xml(mac, forwards=[first])])
+    vm.dom.start()
+    path = os.path.join(vm.dom.dir, "nic-update.xml")
+    with open(path, "w") as f:
+        f.write(H.live_interface_xml(lv, vm.dom.name, mac, [first, second]))
+
+    bus = vm.dom.dbus_pid()
+    assert bus and H.pid_alive(bus)
+    os.kill(bus, signal.SIGSTOP)
+    try:
+        proc = lv.virsh("update-device", vm.dom.name, path, "--live", check=False, timeout=90)
+    finally:
+        os.kill(bus, signal.SIGCONT)
+    assert proc.returncode != 0, "update-device succeeded through a stopped bus"
+    assert proc.stderr.strip(), "update-device failed without a message"
+    assert "start='%d'" % psecond not in lv.virsh("dumpxml", vm.dom.name).stdout
+
+    lv.virsh("update-device", vm.dom.name, path, "--live")
+    assert "start='%d'" % psecond in lv.virsh("dumpxml", vm.dom.name).stdout
+    H.wait_for(lambda: not refused(psecond), 10, "127.0.0.1:%d to listen" % psecond)
