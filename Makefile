@@ -76,5 +76,12 @@ deb: deps
 deb-trixie: deps
 	@packaging/build-deb.sh trixie
 
+# Debian's own libvirt source package with the series in debian/patches
+# (build/debian-src-SERIES); SERIES is 9.0.0 unless given, the only series
+# whose suite (bookworm) serves the source package
+.PHONY: debian-source
+debian-source:
+	@libvirt/debian-source.sh $(if $(filter command line environment,$(origin SERIES)),$(SERIES),$(BACKPORT))
+
 clean:
 	rm -rf $(BUILD)
