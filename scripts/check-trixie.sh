@@ -68,7 +68,7 @@ libvirt/build.sh
 meson setup build/helper helper >/dev/null
 echo "helper: building slirp-helper (ninja -C build/helper)"
 ninja -C build/helper >/dev/null
-python3 -m pytest -p no:cacheprovider -rfEsxX --junitxml=build/trixie-report.xml \
+GUEST_PREBUILT=1 python3 -m pytest -p no:cacheprovider -rfEsxX --junitxml=build/trixie-report.xml \
     tests/libvirt/test_libvirt_lifecycle.py -k ours
 '
 
