@@ -56,6 +56,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <sys/socket.h>
 #include <ucontext.h>
@@ -121,6 +122,8 @@ static const SeccompAllow seccomp_allow[] = {
     { "getegid", "GLib" },
     { "getrandom", "GLib's random numbers (GDBus serials, hash seeds)" },
     { "eventfd2", "GLib: a wakeup descriptor for a new GMainContext" },
+    { "set_robust_list", "glibc: a new thread's first call (see below)" },
+    { "rseq", "glibc: a new thread registering its rseq area (see below)" },
     { "exit", "a thread ending" },
     { "exit_group", "the helper ending" },
 };
@@ -433,6 +436,16 @@ static bool seccomp_add_conditional(scmp_filter_ctx ctx, const SeccompPolicy *po
         /* log.c: isatty(2) when leaving stderr */
         c = (struct scmp_arg_cmp)SCMP_A1_32(SCMP_CMP_EQ, TCGETS);
         if (!seccomp_add(ctx, "ioctl", 1, &c, error))
+            return false;
+    }
+    /* A thread GLib created just before the filter may run its first
+     * instructions only after it, under load: glibc's thread start
+     * (set_robust_list, rseq, above) and GLib naming the thread.  Seen
+     * killed for rseq in test-sandbox on a loaded machine. */
+    {
+        struct scmp_arg_cmp c = SCMP_A0_32(SCMP_CMP_EQ, PR_SET_NAME);
+
+        if (!seccomp_add(ctx, "prctl", 1, &c, error))
             return false;
     }
     /* abort() and g_error(): raise(SIGABRT) on ourselves only */
