@@ -16,8 +16,10 @@
 #      with the verified libvirt tarball and the test guest (kernel and
 #      initramfs are independent of the distribution) copied in, so nothing
 #      is downloaded twice and the host checkout is never written to.
-#   3. In a private mount namespace (every mount disappears with it):
-#      /proc, /sys, /dev and a tmpfs /run are mounted in the chroot; there
+#   3. In a private mount namespace (every mount disappears with it): the
+#      chroot is bound onto itself (its "/" must be a mount point for the
+#      harness's daemons and the helper's sandbox), /proc, /sys, /dev and a
+#      tmpfs /run are mounted in it; there
 #      the fork and the helper are built and
 #      tests/libvirt/test_libvirt_lifecycle.py runs with our helper.
 #
@@ -77,6 +79,9 @@ rc=0
 unshare --mount --propagation private /bin/bash -c '
     set -e
     root=$1
+    # "/" of the chroot must be a mount point: the harness gives each
+    # daemon a private mount namespace, and the helper pivots its root.
+    mount --bind "$root" "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
