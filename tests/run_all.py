@@ -13,6 +13,9 @@ Suites (all by default, in this order):
                   fuzz smoke
   system-9.0.0    the backport's smoke scenarios: start with a lease and a
                   fetch, save/restore (the libvirt-level tests, LIBVIRT_SERIES=9.0.0)
+  system-trixie   the lifecycle scenarios in a Debian 13 chroot with its QEMU
+                  10.0 and libslirp 4.8, the primary fork built there
+                  (scripts/check-trixie.sh, make check-trixie)
 
 Every suite reports each test as passed, failed, skipped or expected-fail.
 Expected failures count as passed but are listed by name; skipped tests
@@ -118,11 +121,21 @@ def pytest_suite(name, args, series):
     env = dict(os.environ, LIBVIRT_SERIES=series)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                            "-rfEsxX", f"--junitxml={report}", *args], cwd=TOP, env=env)
+    junit_tally(tally, report)
+    if proc.returncode not in (0, 1) and not tally.failed:
+        tally.add(f"{name}: pytest exited {proc.returncode}", "fail")
+    return tally
+
+
+def junit_tally(tally, report):
+    """Add every test case of pytest's JUnit @report to @tally (a missing
+    or unreadable report is one failure)."""
+    name = tally.suite
     try:
         root = ET.parse(report).getroot()
     except (OSError, ET.ParseError) as e:
         tally.add(f"{name}: no pytest report ({e})", "fail")
-        return tally
+        return
     for case in root.iter("testcase"):
         test = f"{name}: {case.get('classname')}.{case.get('name')}"
         kinds = {child.tag for child in case}
@@ -136,9 +149,6 @@ def pytest_suite(name, args, series):
                 tally.add(test, "skip")
         else:
             tally.add(test, "pass")
-    if proc.returncode not in (0, 1) and not tally.failed:
-        tally.add(f"{name}: pytest exited {proc.returncode}", "fail")
-    return tally
 
 
 # The fork the system suites boot guests through: the primary series, or
@@ -157,6 +167,18 @@ def backport_smoke_suite():
     return pytest_suite(f"system-{BACKPORT}", [path, "-k", expr], BACKPORT)
 
 
+def trixie_suite():
+    """make check-trixie: the lifecycle scenarios in a Debian 13 chroot
+    (QEMU 10.0, libslirp 4.8) with the primary fork built there."""
+    tally = Tally("system-trixie")
+    report = os.path.join(BUILD, "chroot-trixie", "src", "build", "trixie-report.xml")
+    proc = subprocess.run([os.path.join(TOP, "scripts", "check-trixie.sh")], cwd=TOP)
+    junit_tally(tally, report)
+    if proc.returncode != 0 and not tally.failed:
+        tally.add(f"system-trixie: check-trixie.sh exited {proc.returncode}", "fail")
+    return tally
+
+
 def main(argv):
     runners = {
         # the libvirt build also builds the bundled helper as a subproject;
@@ -170,6 +192,7 @@ def main(argv):
         "helper": lambda: meson_suite("helper", os.path.join(BUILD, "helper")),
         "system": system_suite,
         f"system-{BACKPORT}": backport_smoke_suite,
+        "system-trixie": trixie_suite,
     }
     wanted = argv or list(runners)
     for name in wanted:
