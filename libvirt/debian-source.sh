@@ -80,6 +80,10 @@ unpacked=libvirt-$LIBVIRT_VERSION
 log=$src/debian-source.log
 mkdir -p "$src"
 cd "$src"
+# step 2 replaces the unpacked tree: one run at a time (a --binary run in a
+# chroot with this directory bound into it takes the same lock)
+exec 9>"$src/.lock"
+flock -n 9 || die "another debian-source.sh is using build/debian-src-$LIBVIRT_VERSION"
 
 # 1. the source package of the series' suite
 if [ -f "$dsc" ] && [ -f "$LIBVIRT_TARBALL" ]; then

@@ -1,7 +1,8 @@
 """The series as Debian patches: libvirt/export-debian.sh and debian-source.sh's refusals.
 
 The export runs on the 9.0.0 series (the one debian-source.sh builds) into a
-temporary directory; nothing here downloads anything or needs a libvirt tree.
+temporary directory and needs no libvirt tree; only the last test downloads
+Debian's libvirt source package, to apply the series on top of its patches.
 """
 
 import email
@@ -116,3 +117,22 @@ def test_debian_source_refuses_the_trixie_series_in_one_line():
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout
     assert "trixie" in lines[0] and "404" in lines[0] and "9.0.0" in lines[0], lines[0]
+
+
+def test_the_series_applies_on_top_of_debians_patches():
+    """dpkg-source -b applies every patch, without fuzz, after Debian 12's own.
+
+    Downloads Debian's libvirt source package of the series (its .dsc and
+    debian.tar.xz; the orig tarball is the pinned one of build/downloads)
+    and builds the source package in build/debian-src-9.0.0.
+    """
+    result = run([os.path.join(TOP, "libvirt", "debian-source.sh"), SERIES])
+    assert result.returncode == 0, result.stdout
+    src = os.path.join(TOP, "build", "debian-src-" + SERIES)
+    dsc = [name for name in os.listdir(src) if name.endswith("+slirphelper1.dsc")]
+    assert len(dsc) == 1, os.listdir(src)
+    with open(os.path.join(src, "libvirt-" + SERIES, "debian", "patches", "series")) as f:
+        debian = [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
+    ours = ["slirp-helper/" + name for name in series_entries()]
+    assert debian[-len(ours):] == ours
+    assert len(debian) > len(ours), "none of Debian's own patches came first"
