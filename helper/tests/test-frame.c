@@ -212,7 +212,9 @@ static void test_random_chunks(void)
         collector_init(&c);
         frame_decoder_init(&dec, 9000);
         for (guint off = 0; off < wire->len;) {
-            guint step = MIN((guint)g_rand_int_range(rand, 1, 12000), wire->len - off);
+            /* drawn first: MIN() evaluates its arguments twice */
+            guint chunk = (guint)g_rand_int_range(rand, 1, 12000);
+            guint step = MIN(chunk, wire->len - off);
 
             frame_decoder_feed(&dec, wire->data + off, step, collect, &c);
             off += step;
