@@ -68,6 +68,7 @@ import re
 import shutil
 import signal
 import stat
+import socket
 import subprocess
 import sys
 import tempfile
@@ -936,6 +937,15 @@ NESTED_JOB_WARNING = "entering monitor without asking for a nested job is danger
 
 def mac_for(index, vm=0):
     return "52:54:00:5e:%02x:%02x" % (vm & 0xff, index & 0xff)
+
+
+def tcp_listening(port, host="127.0.0.1"):
+    """True if something accepts TCP connections on @host:@port."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def port_forward_xml(proto, address, host_port, guest_port):

@@ -25,14 +25,6 @@ pytestmark = pytest.mark.xfail(
            "(upstream 9.0.0 honours it for passt only)")
 
 
-def refused(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return False
-    except OSError:
-        return True
-
-
 def connect(port):
     try:
         return socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -115,7 +107,7 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
         f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second, kept, udp]))
     lv.virsh("update-device", vm.dom.name, path, "--live")
     H.wait_for(lambda: reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
-    H.wait_for(lambda: refused(p80), 10, "127.0.0.1:%d to stop listening" % p80)
+    H.wait_for(lambda: not H.tcp_listening(p80), 10, "127.0.0.1:%d to stop listening" % p80)
     assert vm.dom.slirp_helpers()["net0"] == helper, "the helper was restarted for the update"
     # The connection through the forward that stayed is untouched: after
     # draining what was buffered, new lines still arrive.
@@ -193,4 +185,4 @@ def test_live_change_with_a_silent_bus_fails(lv, vm_factory):
 
     lv.virsh("update-device", vm.dom.name, path, "--live")
     assert "start='%d'" % psecond in lv.virsh("dumpxml", vm.dom.name).stdout
-    H.wait_for(lambda: not refused(psecond), 10, "127.0.0.1:%d to listen" % psecond)
+    H.wait_for(lambda: H.tcp_listening(psecond), 10, "127.0.0.1:%d to listen" % psecond)
