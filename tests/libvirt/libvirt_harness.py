@@ -156,6 +156,19 @@ def fork_keeps_confine_caps():
     return fork_has_string("confine")
 
 
+def netdev_transport(helper):
+    """The -netdev type libvirt gives QEMU for a user NIC on @helper.
+
+    The fork connects a helper that accepts a stream ('stream' feature) to
+    a socket QEMU listens on, so that a new helper can take over; QEMU 7.2
+    and later have the stream netdev.  Otherwise, and in builds without
+    that patch, the two ends of a datagram socketpair.
+    """
+    if fork_has("slirp-%d-%s.sock") and "stream" in helper_features(helper):
+        return "stream"
+    return "socket"
+
+
 def helper_features(path):
     """The features a helper advertises with --print-capabilities ([] if it cannot)."""
     try:
@@ -312,6 +325,13 @@ def socket_inodes(pid):
         if inode is not None:
             found.add(inode)
     return found
+
+
+def socket_peer_owned_by(pid_a, fd_a, pid_b):
+    """True if the peer of AF_UNIX socket @fd_a of @pid_a is a socket
+    @pid_b has open (a connection @pid_b accepted)."""
+    a = socket_inode(pid_a, fd_a)
+    return a is not None and unix_peer_map().get(a) in socket_inodes(pid_b)
 
 
 def socket_peers(pid_a, fd_a, pid_b, fd_b):
@@ -948,6 +968,15 @@ def tcp_listening(port, host="127.0.0.1"):
         return False
 
 
+def forward_reaches_guest(port):
+    """True if 127.0.0.1:@port serves the guest's /hello.txt (a forward to
+    the guest's httpd)."""
+    try:
+        return guest.tcp_get("127.0.0.1", port, "/hello.txt", timeout=5).decode() == guest.HELLO_TEXT
+    except (OSError, guest.GuestError):
+        return False
+
+
 def port_forward_xml(proto, address, host_port, guest_port):
     """A <portForward> mapping @address:@host_port on the host to @guest_port."""
     return ("<portForward proto='%s' address='%s'><range start='%d' to='%d'/></portForward>"
@@ -1153,6 +1182,15 @@ class Domain:
             return []
         return sorted(os.path.join(self.lv.slirp_dir, f) for f in os.listdir(self.lv.slirp_dir)
                       if re.match(r"\d+-%s-.*-slirp\.pid$" % re.escape(self.name[:20]), f))
+
+    def slirp_sockets(self):
+        """The sockets QEMU listens on for this running domain's helpers
+        (stream transport), in the daemon's state dir."""
+        domid = self.short_name().split("-", 1)[0]
+        if not os.path.isdir(self.lv.state_dir):
+            return []
+        return sorted(os.path.join(self.lv.state_dir, f) for f in os.listdir(self.lv.state_dir)
+                      if re.match(r"slirp-%s-.*\.sock$" % domid, f))
 
     def dbus_files(self):
         """The per-VM dbus-daemon's pid, socket and config files left on disk."""

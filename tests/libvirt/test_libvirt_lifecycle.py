@@ -10,6 +10,7 @@ booted guest per helper, in file order, to spare the two CPUs.
 """
 
 import os
+import stat
 import time
 
 import pytest
@@ -53,10 +54,18 @@ def test_start_one_user_nic(lv_any, chain, request, http):
     vm = chain_vm(chain, lv, request)
     dom = vm.dom
 
-    # QEMU gets the NIC as a socket netdev on an inherited fd.
+    # QEMU gets the NIC on an inherited fd: a socket it listens on for the
+    # helper (stream), or its end of a datagram socketpair.
+    transport = H.netdev_transport(lv.helper)
     netdevs = H.netdev_args(dom.qemu_cmdline())
-    assert [n["type"] for n in netdevs] == ["socket"], netdevs
-    assert str(netdevs[0].get("fd", "")).isdigit(), netdevs
+    assert [n["type"] for n in netdevs] == [transport], netdevs
+    if transport == "stream":
+        assert netdevs[0]["server"] in (True, "on"), netdevs
+        assert netdevs[0]["addr"]["type"] == "fd", netdevs
+        qemu_fd = netdevs[0]["addr"]["str"]
+    else:
+        qemu_fd = netdevs[0].get("fd", "")
+    assert str(qemu_fd).isdigit(), netdevs
 
     # Exactly one helper runs for it, the one the status XML names.
     helpers = dom.slirp_helpers()
@@ -75,9 +84,18 @@ def test_start_one_user_nic(lv_any, chain, request, http):
     assert helpers["net0"] in H.lock_holders(pidfile), \
         "helper %d does not hold the lock on %s" % (helpers["net0"], pidfile)
     helper_fd = int([a for a in argv if a.startswith("--fd=")][0].split("=", 1)[1])
-    assert H.socket_peers(helpers["net0"], helper_fd, dom.qemu_pid(), int(netdevs[0]["fd"])), \
-        "helper fd %d and QEMU fd %s are not the two ends of one socketpair" % (
-            helper_fd, netdevs[0]["fd"])
+    if transport == "stream":
+        # QEMU accepted the helper's connection: the peer of the helper's
+        # fd is a socket QEMU holds, and nobody else is connected.
+        assert H.socket_peer_owned_by(helpers["net0"], helper_fd, dom.qemu_pid()), \
+            "helper fd %d is not connected to QEMU" % helper_fd
+        sock = os.path.join(lv.state_dir, "slirp-%s-net0.sock" % dom.short_name().split("-")[0])
+        assert stat.S_ISSOCK(os.lstat(sock).st_mode), sock
+        assert stat.S_IMODE(os.lstat(sock).st_mode) == 0o600, oct(os.lstat(sock).st_mode)
+    else:
+        assert H.socket_peers(helpers["net0"], helper_fd, dom.qemu_pid(), int(qemu_fd)), \
+            "helper fd %d and QEMU fd %s are not the two ends of one socketpair" % (
+                helper_fd, qemu_fd)
 
     # virtlogd keeps the serial console in the domain's log file too.
     H.guest.wait_for_file_text(dom.console_log, r"GUEST-READY \S+ eth0 lo", 10)
@@ -100,7 +118,8 @@ def test_two_user_nics(lv_any, vm_factory, request, http):
     running = dict(vm.dom.helper_processes())
     assert sorted(running) == sorted(helpers.values()), (running, helpers)
     assert "--net=10.0.3.0/24" in running[helpers["net1"]], running[helpers["net1"]]
-    assert len([n for n in H.netdev_args(vm.dom.qemu_cmdline()) if n["type"] == "socket"]) == 2
+    transport = H.netdev_transport(lv.helper)
+    assert len([n for n in H.netdev_args(vm.dom.qemu_cmdline()) if n["type"] == transport]) == 2
 
     lease0 = vm.console.dhcp("eth0")
     lease1 = vm.console.dhcp("eth1")
@@ -211,13 +230,14 @@ def test_save_restore(lv_any, chain, request, http):
     assert H.fetch_ok(vm, http, "10.0.2.2")
 
 
-def assert_cleaned_up(dom, helpers, dbus_pid):
+def assert_cleaned_up(dom, helpers, dbus_pid, sockets):
     """After the domain stopped: no helper, no dbus-daemon, no files."""
     for alias, pid in helpers.items():
         H.wait_for(lambda: not H.pid_alive(pid), 5, "helper %s (pid %d) to exit" % (alias, pid))
     H.wait_for(lambda: not H.pid_alive(dbus_pid), 5, "dbus-daemon (pid %d) to exit" % dbus_pid)
     assert dom.slirp_pidfiles() == []
     assert dom.dbus_files() == []
+    assert [s for s in sockets if os.path.lexists(s)] == []
     assert not os.path.exists(dom.status_path())
 
 
@@ -228,23 +248,26 @@ def start_two_nic_vm(lv, vm_factory, name):
     assert sorted(helpers) == ["net0", "net1"], helpers
     dbus = vm.dom.dbus_pid()
     assert dbus and H.pid_alive(dbus), "no per-VM dbus-daemon: %r" % vm.dom.dbus_files()
-    return vm, helpers, dbus
+    sockets = vm.dom.slirp_sockets()
+    if H.netdev_transport(lv.helper) == "stream":
+        assert len(sockets) == 2, sockets
+    return vm, helpers, dbus, sockets
 
 
 def test_destroy_cleans_up(lv, vm_factory):
-    vm, helpers, dbus = start_two_nic_vm(lv, vm_factory, "destroy")
+    vm, helpers, dbus, sockets = start_two_nic_vm(lv, vm_factory, "destroy")
     short = vm.dom.short_name()
     vm.dom.destroy()
     assert vm.dom.state() == "shut off"
-    assert_cleaned_up(vm.dom, helpers, dbus)
+    assert_cleaned_up(vm.dom, helpers, dbus, sockets)
     assert not [p for p, a in lv.helper_processes() if any(short in x for x in a)]
 
 
 def test_guest_poweroff_cleans_up(lv, vm_factory):
-    vm, helpers, dbus = start_two_nic_vm(lv, vm_factory, "poweroff")
+    vm, helpers, dbus, sockets = start_two_nic_vm(lv, vm_factory, "poweroff")
     vm.console._send("poweroff -f\n")
     H.wait_for(lambda: vm.dom.state() == "shut off", 60, "the guest to power off")
-    assert_cleaned_up(vm.dom, helpers, dbus)
+    assert_cleaned_up(vm.dom, helpers, dbus, sockets)
 
 
 def test_destroy_removes_dbus_config(lv, vm_factory):

@@ -67,13 +67,6 @@ def drain(sock):
         sock.setblocking(True)
 
 
-def reaches_guest(port):
-    try:
-        return H.guest.tcp_get("127.0.0.1", port, "/hello.txt", timeout=5).decode() == H.guest.HELLO_TEXT
-    except (OSError, H.guest.GuestError):
-        return False
-
-
 def test_port_forward_at_boot_and_live(lv, vm_factory):
     mac = H.mac_for(1, 40)
     p80, p81, p82, pudp = (H.guest.free_tcp_port() for _ in range(4))
@@ -96,7 +89,7 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
     # Port 82: a stream of numbered lines, to hold one connection open across the update.
     vm.check("(i=0; while [ $i -lt 600 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done) "
              "| nc -l -p 82 >/dev/null 2>&1 &")
-    H.wait_for(lambda: reaches_guest(p80), 15, "127.0.0.1:%d to reach the guest's port 80" % p80)
+    H.wait_for(lambda: H.forward_reaches_guest(p80), 15, "127.0.0.1:%d to reach the guest's port 80" % p80)
     held = H.wait_for(lambda: ticking(p82), 15,
                       "the guest's ticker to speak through 127.0.0.1:%d" % p82)
 
@@ -106,7 +99,7 @@ def test_port_forward_at_boot_and_live(lv, vm_factory):
     with open(path, "w") as f:
         f.write(H.live_interface_xml(lv, vm.dom.name, mac, [second, kept, udp]))
     lv.virsh("update-device", vm.dom.name, path, "--live")
-    H.wait_for(lambda: reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
+    H.wait_for(lambda: H.forward_reaches_guest(p81), 10, "127.0.0.1:%d to reach the guest's port 81" % p81)
     H.wait_for(lambda: not H.tcp_listening(p80), 10, "127.0.0.1:%d to stop listening" % p80)
     assert vm.dom.slirp_helpers()["net0"] == helper, "the helper was restarted for the update"
     # The connection through the forward that stayed is untouched: after
