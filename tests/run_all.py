@@ -13,7 +13,7 @@ Suites (all by default, in this order):
                   fuzz smoke
   system-9.0.0    the backport's smoke scenarios: start with a lease and a
                   fetch, save/restore (the libvirt-level tests, LIBVIRT_SERIES=9.0.0)
-  system-trixie   the lifecycle scenarios in a Debian 13 chroot with its QEMU
+  system-trixie   the lifecycle and recovery scenarios in a Debian 13 chroot with its QEMU
                   10.0 and libslirp 4.8, the primary fork built there
                   (scripts/check-trixie.sh, make check-trixie)
 
@@ -168,7 +168,7 @@ def backport_smoke_suite():
 
 
 def trixie_suite():
-    """make check-trixie: the lifecycle scenarios in a Debian 13 chroot
+    """make check-trixie: the lifecycle and recovery scenarios in a Debian 13 chroot
     (QEMU 10.0, libslirp 4.8) with the primary fork built there."""
     tally = Tally("system-trixie")
     report = os.path.join(BUILD, "chroot-trixie", "src", "build", "trixie-report.xml")

@@ -20,9 +20,10 @@ import pytest
 
 import libvirt_harness as H
 
-pytestmark = pytest.mark.skipif(
-    not H.fork_has("slirp-%d-%s.sock"),
-    reason="this build has no stream transport for the slirp-helper")
+pytestmark = pytest.mark.xfail(
+    not H.fork_has("slirp-%d-%s.sock"), strict=True,
+    reason="issue 14: this build connects the helper over a datagram socketpair, "
+    "so a helper that dies is not replaced")
 
 
 class TrickleSink:
@@ -78,7 +79,7 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, sig):
     mac = H.mac_for(1, 60 + int(sig))
     boot_port, live_port = H.guest.free_tcp_port(), H.guest.free_tcp_port()
     boot_fwd = H.port_forward_xml("tcp", "127.0.0.1", boot_port, 80)
-    vm = vm_factory(lv, "recover-%d" % int(sig), [H.nic_xml(mac, forwards=[boot_fwd])])
+    vm = vm_factory(lv, "recover-%d" % int(sig), [H.nic_xml(mac, forwards=[boot_fwd], mtu=9000)])
     vm.boot()
     if H.netdev_transport(lv.helper) != "stream":
         pytest.fail("helper %s does not accept a stream: nothing can replace it" % lv.helper)
@@ -123,6 +124,7 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, sig):
     assert len(vm.dom.slirp_sockets()) == 1, vm.dom.slirp_sockets()
     assert len(vm.dom.slirp_pidfiles()) == 1, vm.dom.slirp_pidfiles()
     argv = vm.dom.helper_argv(new)
+    assert "--mtu=9000" in argv, argv
     for port in (boot_port, live_port):
         assert "--hostfwd=tcp:127.0.0.1:%d-:80" % port in argv, argv
 
