@@ -115,8 +115,19 @@ PRIVATE_DIRS = {
 }
 
 
-QEMU_DRIVER = os.path.join(PREFIX, "lib", "x86_64-linux-gnu", "libvirt", "connection-driver",
-                           "libvirt_driver_qemu.so")
+def _qemu_driver():
+    """The installed QEMU driver module: under lib/x86_64-linux-gnu in the
+    build on Debian 12, under lib64 in the one in the Debian 13 chroot."""
+    for libdir in (os.path.join("lib", "x86_64-linux-gnu"), "lib64", "lib"):
+        path = os.path.join(PREFIX, libdir, "libvirt", "connection-driver",
+                            "libvirt_driver_qemu.so")
+        if os.path.exists(path):
+            return path
+    return os.path.join(PREFIX, "lib", "x86_64-linux-gnu", "libvirt", "connection-driver",
+                        "libvirt_driver_qemu.so")
+
+
+QEMU_DRIVER = _qemu_driver()
 
 
 def fork_has(text):
