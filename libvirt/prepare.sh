@@ -72,8 +72,10 @@ else
     echo "/subprojects/slirp-helper" >> "$tree.tmp/.git/info/exclude"
     mkdir -p "$tree.tmp/subprojects"
     ln -s ../../../helper "$tree.tmp/subprojects/slirp-helper"
-    git -C "$tree.tmp" config user.name "libvirt-slirp prepare"
-    git -C "$tree.tmp" config user.email "prepare@libvirt-slirp.invalid"
+    # The series' author identity, so that a patch written in the tree
+    # (make export) carries the same From: as the others.
+    git -C "$tree.tmp" config user.name "libvirt-slirp"
+    git -C "$tree.tmp" config user.email "dev@libvirt-slirp.invalid"
     git -C "$tree.tmp" add -A
     # A fixed date makes the pristine commit, and so every patch commit
     # applied on it, the same on every machine.

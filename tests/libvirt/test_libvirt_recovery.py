@@ -2,7 +2,8 @@
 
 The fork connects a helper that accepts a stream to a socket QEMU listens
 on; when the helper dies, QEMU reports NETDEV_STREAM_DISCONNECTED and
-libvirt connects a new helper to the same socket.  These tests kill the
+libvirt connects a new helper to the same socket, telling management
+applications through its nic-backend event.  These tests kill the
 helper as a crash would and check what the guest and libvirt see; the
 time from the kill to the guest's first working fetch is printed (the
 2 s target is measured by bench/restart.sh, not asserted here).
@@ -57,15 +58,51 @@ class TrickleSink:
         self.sock.close()
 
 
-def event_watcher(lv, name):
-    """virsh waiting for QEMU's NETDEV_STREAM_DISCONNECTED of @name, which
-    libvirt passes on to management tools as a QEMU monitor event."""
-    proc = subprocess.Popen([H.VIRSH, "-c", lv.uri, "qemu-monitor-event", "--domain", name,
-                             "--event", "NETDEV_STREAM_DISCONNECTED", "--timeout", "120"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    time.sleep(1)
-    return proc
+class EventWatcher:
+    """A management client: `virsh event --loop` (or `qemu-monitor-event`,
+    for QEMU's own events) for one event of one domain, its lines collected
+    as they come."""
+
+    def __init__(self, lv, name, event, command="event"):
+        self.proc = subprocess.Popen([H.VIRSH, "-c", lv.uri, command, "--domain", name,
+                                      "--event", event, "--loop"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        # virsh prints nothing once it is registered; give it time to be.
+        time.sleep(2)
+        if self.proc.poll() is not None:
+            pytest.fail("virsh %s --event %s exited: %s" % (command, event, self.lines))
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def nic_backend_states(self, alias="net0"):
+        """The states of the nic-backend events of @alias seen so far."""
+        return [m.group(1) for line in self.lines
+                for m in [re.search(r"alias: '%s' state: '(\w+)'" % alias, line)] if m]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def watch_events():
+    """Starts EventWatchers, stopped (by their virsh's pid) after the test."""
+    watchers = []
+
+    def start(*args, **kwargs):
+        watchers.append(EventWatcher(*args, **kwargs))
+        return watchers[-1]
+
+    yield start
+    for watcher in watchers:
+        watcher.stop()
 
 
 def guest_fetch_works(vm, http):
@@ -75,7 +112,7 @@ def guest_fetch_works(vm, http):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV], ids=["SIGKILL", "SIGSEGV"])
-def test_helper_that_dies_is_replaced(lv, vm_factory, http, sig):
+def test_helper_that_dies_is_replaced(lv, vm_factory, http, watch_events, sig):
     mac = H.mac_for(1, 60 + int(sig))
     boot_port, live_port = H.guest.free_tcp_port(), H.guest.free_tcp_port()
     boot_fwd = H.port_forward_xml("tcp", "127.0.0.1", boot_port, 80)
@@ -105,7 +142,9 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, sig):
     vm.check("(while :; do wget -q -O /dev/null %s; done) >/dev/null 2>&1 &" % http.url("10.0.2.2"))
     H.wait_for(lambda: sink.received > 0, 15, "the guest's stream to reach the host")
 
-    watcher = event_watcher(lv, vm.dom.name)
+    events = watch_events(lv, vm.dom.name, "nic-backend")
+    qemu_events = watch_events(lv, vm.dom.name, "NETDEV_STREAM_DISCONNECTED",
+                               command="qemu-monitor-event")
     mark = lv.log_mark()
     t0 = time.monotonic()
     os.kill(old, sig)
@@ -145,14 +184,18 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, sig):
     assert sink.ended.wait(10), "the host side of the guest's connection did not end"
     sink.close()
 
-    # Logged in both logs, and QEMU's event reached a management client.
+    # Logged in both logs, and libvirt's event and QEMU's reached
+    # management clients.
     text = lv.log_since(mark)
     assert "slirp-helper of interface 'net0' of domain '%s' (pid %d) is gone, restarting it" % (
         vm.dom.name, old) in text, text[-3000:]
     log = open(vm.dom.domain_log(), errors="replace").read()
     assert "slirp-helper of interface 'net0' restarted as pid %d" % new in log, log[-2000:]
-    out, _ = watcher.communicate(timeout=30)
-    assert "NETDEV_STREAM_DISCONNECTED" in out and "hostnet0" in out, out
+    H.wait_for(lambda: "restarted" in events.nic_backend_states(), 10,
+               "the event of the new helper")
+    assert events.nic_backend_states() == ["exited", "restarted"], events.lines
+    assert any("NETDEV_STREAM_DISCONNECTED" in line and "hostnet0" in line
+               for line in qemu_events.lines), qemu_events.lines
 
     vm.dom.destroy()
     assert vm.dom.slirp_pidfiles() == []
@@ -179,10 +222,11 @@ def wired_helpers(dom, exe):
             if any(peers.get(i) in qemu_socks for i in H.socket_inodes(pid))]
 
 
-def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_factory, http):
+def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_factory, http,
+                                             watch_events):
     """A helper that exits at once on every start: libvirt backs off
-    (0.25, 0.5, 1, 2 s), then sets the link down and says so; setting the
-    link up again starts a working helper."""
+    (0.25, 0.5, 1, 2 s), then sets the link down and says so in its logs
+    and an event; setting the link up again starts a working helper."""
     broken = os.path.join(run_dir, "dying-helper.broken")
     path = os.path.join(run_dir, "dying-helper")
     with open(path, "w") as f:
@@ -202,6 +246,7 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     time.sleep(max(0, started + 15 - time.monotonic()))
 
     open(broken, "w").close()
+    events = watch_events(lv, vm.dom.name, "nic-backend")
     mark = lv.log_mark()
     os.kill(old, signal.SIGKILL)
     given_up = "slirp-helper of interface 'net0' failed 5 times in a row, not restarting it"
@@ -219,6 +264,9 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     for gap, delay in zip(gaps, (0.25, 0.5, 1, 2)):
         assert gap >= delay * 0.9, "back-off gaps %r, expected at least 0.25, 0.5, 1, 2 s" % gaps
     assert "failed 5 times in a row, not restarting it: the interface's link is set down" in text
+    H.wait_for(lambda: "failed" in events.nic_backend_states(), 10,
+               "the event saying the helper is given up")
+    assert events.nic_backend_states() == ["exited", "failed"], events.lines
 
     assert "down" in lv.virsh("domif-getlink", vm.dom.name, mac).stdout
     assert "<link state='down'/>" in open(vm.dom.status_path()).read()
@@ -235,6 +283,8 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     new = vm.dom.slirp_helpers()["net0"]
     assert H.pid_alive(new) and wired_helpers(vm.dom, our_helper) == [new]
     assert "up" in lv.virsh("domif-getlink", vm.dom.name, mac).stdout
+    H.wait_for(lambda: len(events.nic_backend_states()) == 3, 10, "the event of the new helper")
+    assert events.nic_backend_states() == ["exited", "failed", "restarted"], events.lines
     vm.console.dhcp("eth0")
     assert guest_fetch_works(vm, http)
     vm.dom.destroy()
