@@ -159,6 +159,14 @@ def fork_has_string(text):
         return False
 
 
+def virsh_knows_event(name):
+    """True if the installed virsh knows the domain event @name
+    ('virsh event --list', on the test driver: no daemon needed)."""
+    proc = subprocess.run([VIRSH, "-c", "test:///default", "event", "--list"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    return name in proc.stdout.split()
+
+
 def fork_keeps_confine_caps():
     """True if the installed build has the fork's 'confine' patches (0032,
     0033 in 9.0.0): libvirt keeps CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and

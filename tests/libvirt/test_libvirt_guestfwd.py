@@ -7,7 +7,8 @@ NIC (--guestfwd=tcp:ADDR:PORT-unix:PATH), which connects to the host
 program's Unix socket for each connection the guest makes.  The test
 talks both ways through such a channel, before and after save/restore,
 and checks what the fork refuses: a channel whose socket the host
-program would connect to, and attaching a channel live.
+program would connect to, attaching a channel live, and detaching the
+interface whose helper serves the channels.
 
 Who may connect to the host program's socket matters, as the helper is
 not root: under the DAC driver libvirt gives the socket to the user QEMU
@@ -110,6 +111,14 @@ def test_guestfwd_channel_reaches_host_program(cell, instances, our_helper, vm_f
         assert ("guestfwd channels are served by the slirp-helper of interface 'net0' "
                 "and cannot be attached while the domain runs") in res.stderr, res.stderr
 
+        # So is detaching the interface whose helper serves the channel.
+        res = lv.virsh("detach-interface", vm.dom.name, "user", "--mac", H.mac_for(1, 80),
+                       "--live", check=False)
+        assert res.returncode != 0
+        assert ("the slirp-helper of interface 'net0' serves the domain's guestfwd channels, "
+                "the interface cannot be detached while the domain runs") in res.stderr, res.stderr
+        talk(vm, server, "ping-after-refusals")
+
         # save/restore: the restored helper serves the channel again.
         image = os.path.join(vm.dom.dir, "saved.img")
         vm.disconnect()
@@ -139,5 +148,5 @@ def test_guestfwd_channel_the_helper_cannot_serve_is_refused(lv, vm_factory):
     assert res.returncode != 0
     assert ("guestfwd channel 'channel0' is served by the slirp-helper of interface 'net0', "
             "which connects to a Unix socket for each guest connection: it needs "
-            "<source type='unix' mode='connect'>") in res.stderr, res.stderr
+            "<channel type='unix'> with <source mode='connect'>") in res.stderr, res.stderr
     assert vm.dom.state() == "shut off"

@@ -7,6 +7,9 @@ applications through its nic-backend event.  These tests kill the
 helper as a crash would and check what the guest and libvirt see; the
 time from the kill to the guest's first working fetch is printed (the
 2 s target is measured by bench/restart.sh, not asserted here).
+
+The 9.0.0 backport restarts the helper too but has no nic-backend event;
+there the tests check everything else, and QEMU's own event.
 """
 
 import os
@@ -56,6 +59,10 @@ class TrickleSink:
 
     def close(self):
         self.sock.close()
+
+
+# The 11.3.0 series' VIR_DOMAIN_EVENT_ID_NIC_BACKEND
+HAS_NIC_BACKEND_EVENT = H.SERIES != "9.0.0"
 
 
 class EventWatcher:
@@ -142,7 +149,9 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, watch_events, sig):
     vm.check("(while :; do wget -q -O /dev/null %s; done) >/dev/null 2>&1 &" % http.url("10.0.2.2"))
     H.wait_for(lambda: sink.received > 0, 15, "the guest's stream to reach the host")
 
-    events = watch_events(lv, vm.dom.name, "nic-backend")
+    if HAS_NIC_BACKEND_EVENT:
+        assert H.virsh_knows_event("nic-backend")
+        events = watch_events(lv, vm.dom.name, "nic-backend")
     qemu_events = watch_events(lv, vm.dom.name, "NETDEV_STREAM_DISCONNECTED",
                                command="qemu-monitor-event")
     mark = lv.log_mark()
@@ -191,9 +200,10 @@ def test_helper_that_dies_is_replaced(lv, vm_factory, http, watch_events, sig):
         vm.dom.name, old) in text, text[-3000:]
     log = open(vm.dom.domain_log(), errors="replace").read()
     assert "slirp-helper of interface 'net0' restarted as pid %d" % new in log, log[-2000:]
-    H.wait_for(lambda: "restarted" in events.nic_backend_states(), 10,
-               "the event of the new helper")
-    assert events.nic_backend_states() == ["exited", "restarted"], events.lines
+    if HAS_NIC_BACKEND_EVENT:
+        H.wait_for(lambda: "restarted" in events.nic_backend_states(), 10,
+                   "the event of the new helper")
+        assert events.nic_backend_states() == ["exited", "restarted"], events.lines
     assert any("NETDEV_STREAM_DISCONNECTED" in line and "hostnet0" in line
                for line in qemu_events.lines), qemu_events.lines
 
@@ -246,7 +256,8 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     time.sleep(max(0, started + 15 - time.monotonic()))
 
     open(broken, "w").close()
-    events = watch_events(lv, vm.dom.name, "nic-backend")
+    if HAS_NIC_BACKEND_EVENT:
+        events = watch_events(lv, vm.dom.name, "nic-backend")
     mark = lv.log_mark()
     os.kill(old, signal.SIGKILL)
     given_up = "slirp-helper of interface 'net0' failed 5 times in a row, not restarting it"
@@ -254,8 +265,11 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
                "libvirt to give the helper up")
 
     text = lv.log_since(mark)
+    # Every attempt to start a helper in the dead one's place, whether it
+    # fails during its start (11.3.0 sees the exit) or right after it,
+    # when QEMU reports the connection's end (9.0.0).
     attempts = [m.group(1) for m in re.finditer(
-        r"^(\S+ \S+): \d+: warning : \S+ : Unable to restart the slirp-helper of interface 'net0'",
+        r"^(\S+ \S+): \d+: debug : virCommandRunAsync:\d+ : About to run \S*dying-helper --fd=",
         text, re.M)]
     assert len(attempts) == 5, text[-4000:]
     stamps = [time.mktime(time.strptime(a[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + a[19:23])
@@ -264,9 +278,10 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     for gap, delay in zip(gaps, (0.25, 0.5, 1, 2)):
         assert gap >= delay * 0.9, "back-off gaps %r, expected at least 0.25, 0.5, 1, 2 s" % gaps
     assert "failed 5 times in a row, not restarting it: the interface's link is set down" in text
-    H.wait_for(lambda: "failed" in events.nic_backend_states(), 10,
-               "the event saying the helper is given up")
-    assert events.nic_backend_states() == ["exited", "failed"], events.lines
+    if HAS_NIC_BACKEND_EVENT:
+        H.wait_for(lambda: "failed" in events.nic_backend_states(), 10,
+                   "the event saying the helper is given up")
+        assert events.nic_backend_states() == ["exited", "failed"], events.lines
 
     assert "down" in lv.virsh("domif-getlink", vm.dom.name, mac).stdout
     assert "<link state='down'/>" in open(vm.dom.status_path()).read()
@@ -283,8 +298,9 @@ def test_helper_that_keeps_dying_is_given_up(instances, run_dir, our_helper, vm_
     new = vm.dom.slirp_helpers()["net0"]
     assert H.pid_alive(new) and wired_helpers(vm.dom, our_helper) == [new]
     assert "up" in lv.virsh("domif-getlink", vm.dom.name, mac).stdout
-    H.wait_for(lambda: len(events.nic_backend_states()) == 3, 10, "the event of the new helper")
-    assert events.nic_backend_states() == ["exited", "failed", "restarted"], events.lines
+    if HAS_NIC_BACKEND_EVENT:
+        H.wait_for(lambda: len(events.nic_backend_states()) == 3, 10, "the event of the new helper")
+        assert events.nic_backend_states() == ["exited", "failed", "restarted"], events.lines
     vm.console.dhcp("eth0")
     assert guest_fetch_works(vm, http)
     vm.dom.destroy()
