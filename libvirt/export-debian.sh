@@ -21,6 +21,9 @@
 # then the "---" line, and everything after git's "---" separator (the
 # diffstat and the diff) byte for byte, so the patches apply with patch -p1
 # and quilt exactly as the git patches do.  The libvirt tree is not needed.
+# A patch that Debian's own packaging already carries (its backport of the
+# same upstream fix) is left out: libvirt/SERIES/debian-has lists such
+# patches, one "PATCH DEBIAN-PATCH" line each.
 # SERIES defaults to the primary series (series.sh), OUTPUT to
 # build/debian-patches-SERIES; OUTPUT/slirp-helper and OUTPUT/series are
 # replaced, nothing else in OUTPUT is touched.
@@ -99,6 +102,16 @@ dep3() {
         }' "$1"
 }
 
+declare -A debian_has=()
+if [ -f "$(dirname "$patches")/debian-has" ]; then
+    while read -r name debian_patch; do
+        case "$name" in ''|'#'*) continue ;; esac
+        grep -qxF "$name" "$patches/series" ||
+            die "libvirt/$LIBVIRT_VERSION/debian-has names $name, which the series does not list"
+        debian_has[$name]=$debian_patch
+    done < "$(dirname "$patches")/debian-has"
+fi
+
 new=$(mktemp -d)
 trap 'rm -rf "$new"' EXIT
 mkdir "$new/slirp-helper"
@@ -107,6 +120,10 @@ count=0
 while read -r name _; do
     case "$name" in ''|'#'*) continue ;; esac
     [ -f "$patches/$name" ] || die "$name is listed in libvirt/$LIBVIRT_VERSION/patches/series but missing"
+    if [ -n "${debian_has[$name]:-}" ]; then
+        echo "export-debian: $name left out: Debian carries it as ${debian_has[$name]}"
+        continue
+    fi
     dep3 "$patches/$name" > "$new/slirp-helper/$name" || exit 1
     echo "slirp-helper/$name" >> "$new/series"
     count=$((count + 1))

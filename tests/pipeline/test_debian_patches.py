@@ -28,6 +28,17 @@ def series_entries(patchdir=PATCHES):
         return [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
 
 
+def debian_has():
+    """{our patch: Debian's patch of the same fix} from libvirt/9.0.0/debian-has."""
+    with open(os.path.join(TOP, "libvirt", SERIES, "debian-has")) as f:
+        return dict(line.split() for line in f if line.strip() and not line.startswith("#"))
+
+
+def exported_entries():
+    """The series without the patches Debian's packaging already carries."""
+    return [name for name in series_entries() if name not in debian_has()]
+
+
 def expected_fields(raw):
     """What the DEP-3 header of one git patch must say, read with Python's mail parser."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -50,9 +61,11 @@ def test_export_gives_one_dep3_patch_per_patch_with_the_same_diff(tmp_path):
     result = run([os.path.join(TOP, "libvirt", "export-debian.sh"), SERIES, str(out)])
     assert result.returncode == 0, result.stdout
 
-    names = series_entries()
+    names = exported_entries()
     assert names, "the 9.0.0 series lists no patch"
     assert (out / "series").read_text().splitlines() == [f"slirp-helper/{n}" for n in names]
+    for ours, theirs in debian_has().items():
+        assert f"export-debian: {ours} left out: Debian carries it as {theirs}" in result.stdout
     assert sorted(os.listdir(out / "slirp-helper")) == sorted(names)
 
     for name in names:
@@ -133,6 +146,9 @@ def test_the_series_applies_on_top_of_debians_patches():
     assert len(dsc) == 1, os.listdir(src)
     with open(os.path.join(src, "libvirt-" + SERIES, "debian", "patches", "series")) as f:
         debian = [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
-    ours = ["slirp-helper/" + name for name in series_entries()]
+    ours = ["slirp-helper/" + name for name in exported_entries()]
     assert debian[-len(ours):] == ours
     assert len(debian) > len(ours), "none of Debian's own patches came first"
+    # what the export leaves out, Debian applies itself
+    for theirs in debian_has().values():
+        assert theirs in debian[:-len(ours)], theirs
