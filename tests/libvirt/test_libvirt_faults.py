@@ -223,6 +223,27 @@ def test_missing_helper_fallback_is_logged(instances, run_dir, vm_factory):
              if "built-in slirp" in l and "missinglog" in l]
     assert lines, "no log line says why 'missinglog' runs on the built-in slirp"
     assert any("'net0'" in l and "'%s' does not exist" % missing in l for l in lines), lines
+    # A host without a helper is an ordinary set-up, not worth a warning
+    # at every start of every user interface.
+    assert all(": info : " in l for l in lines), lines
+
+
+def test_mtu_without_helper_is_refused(instances, run_dir, vm_factory):
+    """An interface with <mtu> needs the helper, as QEMU's built-in slirp
+    cannot set it: without one the start fails with one line naming the
+    interface and why, rather than falling back first."""
+    missing = os.path.join(run_dir, "no-such-slirp-helper")
+    lv = instances.get("missing", missing)
+    vm = vm_factory(lv, "missingmtu", [H.nic_xml(H.mac_for(1, 26), mtu=9000)])
+    mark = lv.log_mark()
+    proc = lv.virsh("start", vm.dom.name, check=False)
+    assert proc.returncode != 0, "virsh start succeeded without a helper for the MTU"
+    error = proc.stderr.strip().splitlines()[-1]
+    assert "interface 'net0' cannot use the slirp-helper, which its MTU needs" in error, proc.stderr
+    assert "'%s' does not exist" % missing in error, proc.stderr
+    assert vm.dom.state() == "shut off"
+    assert "built-in slirp:" not in lv.log_since(mark), "the refused interface was logged as falling back"
+    H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
 
 
 @pytest.mark.xfail(not H.fork_has("slirp_helper_required"), strict=True,

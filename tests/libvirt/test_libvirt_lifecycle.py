@@ -230,6 +230,77 @@ def test_save_restore(lv_any, chain, request, http):
     assert H.fetch_ok(vm, http, "10.0.2.2")
 
 
+# Our helper without port forwarding: an interface with <portForward> falls
+# back to QEMU's built-in slirp while the others keep the helper.
+NO_HOSTFWD_HELPER = """#!/bin/sh
+if [ "$1" = --print-capabilities ]; then
+    {real} --print-capabilities | sed 's/"hostfwd", //'
+    exit
+fi
+exec {real} "$@"
+"""
+
+
+def test_save_restore_with_one_nic_on_each_backend(instances, run_dir, our_helper, vm_factory,
+                                                    http):
+    """net0 runs on the helper, net1 on QEMU's built-in slirp (this host's
+    helper cannot forward ports, which net1 asks for).  The save image
+    records the backend of each interface, so the restore puts each back
+    on its own: net0's state comes through dbus-vmstate, net1's in QEMU's
+    stream, and the guest keeps both networks."""
+    path = os.path.join(run_dir, "no-hostfwd-helper")
+    with open(path, "w") as f:
+        f.write(NO_HOSTFWD_HELPER.format(real=our_helper))
+    os.chmod(path, 0o755)
+    assert "hostfwd" not in H.helper_features(path)
+    lv = instances.get("nohostfwd", path)
+    port = H.guest.free_tcp_port()
+    vm = vm_factory(lv, "mixed", [
+        H.nic_xml(H.mac_for(1, 4)),
+        H.nic_xml(H.mac_for(2, 4), ip="10.0.3.0",
+                  forwards=[H.port_forward_xml("tcp", "127.0.0.1", port, 80)])])
+    vm.boot()
+    dom = vm.dom
+    old = dom.slirp_helpers()
+    assert list(old) == ["net0"], old
+    assert [n["type"] for n in H.netdev_args(dom.qemu_cmdline())] == ["stream", "user"]
+    vm.console.dhcp("eth0")
+    vm.console.dhcp("eth1")
+    vm.check("httpd -p 80 -h /srv")
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+    H.wait_for(lambda: H.forward_reaches_guest(port), 15,
+               "127.0.0.1:%d to reach the guest through the built-in slirp" % port)
+
+    image = os.path.join(dom.dir, "saved.img")
+    vm.disconnect()
+    lv.virsh("save", dom.name, image, timeout=180)
+    try:
+        assert dom.state() == "shut off"
+        with open(image, "rb") as f:
+            cookie = f.read(1 << 20)
+        assert b"<builtin alias='net1'/>" in cookie, "the save cookie does not name net1"
+        mark = lv.log_mark()
+        lv.virsh("restore", image, timeout=180)
+    finally:
+        if os.path.exists(image):
+            os.unlink(image)
+    assert dom.state() == "running"
+    new = dom.slirp_helpers()
+    assert list(new) == ["net0"] and new["net0"] != old["net0"], (old, new)
+    # (by its pid: the wrapper's name is not the helper's, which is what
+    # dom.helper_argv() looks for)
+    assert "--dbus-incoming" in H.cmdline(new["net0"])
+    assert [n["type"] for n in H.netdev_args(dom.qemu_cmdline())] == ["stream", "user"]
+    assert "'net1' of domain 'mixed' uses QEMU's built-in slirp: its state comes from" \
+        in lv.log_since(mark)
+
+    vm.connect()
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+    assert H.fetch_ok(vm, http, "10.0.3.2")
+    H.wait_for(lambda: H.forward_reaches_guest(port), 15,
+               "127.0.0.1:%d to reach the guest after the restore" % port)
+
+
 def assert_cleaned_up(dom, helpers, dbus_pid, sockets):
     """After the domain stopped: no helper, no dbus-daemon, no files."""
     for alias, pid in helpers.items():
