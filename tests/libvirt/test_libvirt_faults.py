@@ -246,6 +246,35 @@ def test_mtu_without_helper_is_refused(instances, run_dir, vm_factory):
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
 
 
+def test_restore_without_the_helper_is_refused(instances, run_dir, lv, vm_factory, http):
+    """An image whose interface ran on a helper, restored by a daemon that
+    has none: the restore fails with one line naming the interface and why,
+    before QEMU starts, rather than in QEMU's load of the helper's state
+    on the built-in slirp; the image is kept and restores where the helper
+    is."""
+    missing = os.path.join(run_dir, "no-such-slirp-helper")
+    other = instances.get("missing", missing)
+    vm, _ = boot_with_network(lv, vm_factory, "helperimage", http, 27)
+    image = os.path.join(vm.dom.dir, "saved.img")
+    vm.disconnect()
+    lv.virsh("save", vm.dom.name, image, timeout=180)
+    try:
+        proc = other.virsh("restore", image, check=False, timeout=180)
+        assert proc.returncode != 0, "the restore without a helper succeeded"
+        error = proc.stderr.strip().splitlines()[-1]
+        assert "interface 'net0' is to load the state of a slirp-helper, but cannot use one" \
+            in error and "'%s' does not exist" % missing in error, proc.stderr
+        H.wait_for(lambda: other.processes() == [], 10, "no process left by the refused restore")
+        assert "helperimage" not in other.virsh("list", "--all", "--name").stdout
+
+        lv.virsh("restore", image, timeout=180)
+    finally:
+        os.unlink(image)
+    assert vm.dom.state() == "running"
+    vm.connect()
+    assert H.fetch_ok(vm, http, "10.0.2.2")
+
+
 @pytest.mark.xfail(not H.fork_has("slirp_helper_required"), strict=True,
                    reason="this build has no slirp_helper_required qemu.conf setting")
 def test_missing_helper_with_slirp_helper_required(instances, run_dir, vm_factory):
