@@ -62,6 +62,7 @@ which virtqemud insists on even as "none-root", and the session user), so
 those accounts exist exactly for the daemons and their children.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -1261,6 +1262,19 @@ class Domain:
 
 
 KEEP_RUNS = 6
+
+
+@contextlib.contextmanager
+def saved_image(dom, timeout=180):
+    """virsh save of @dom to an image in its directory: yields the image's
+    path, and removes the image afterwards, whatever happened."""
+    image = os.path.join(dom.dir, "saved.img")
+    dom.lv.virsh("save", dom.name, image, timeout=timeout)
+    try:
+        yield image
+    finally:
+        if os.path.exists(image):
+            os.unlink(image)
 
 
 def new_run_dir(label="run"):

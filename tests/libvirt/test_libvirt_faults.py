@@ -255,10 +255,8 @@ def test_restore_without_the_helper_is_refused(instances, run_dir, lv, vm_factor
     missing = os.path.join(run_dir, "no-such-slirp-helper")
     other = instances.get("missing", missing)
     vm, _ = boot_with_network(lv, vm_factory, "helperimage", http, 27)
-    image = os.path.join(vm.dom.dir, "saved.img")
     vm.disconnect()
-    lv.virsh("save", vm.dom.name, image, timeout=180)
-    try:
+    with H.saved_image(vm.dom) as image:
         proc = other.virsh("restore", image, check=False, timeout=180)
         assert proc.returncode != 0, "the restore without a helper succeeded"
         error = proc.stderr.strip().splitlines()[-1]
@@ -268,8 +266,6 @@ def test_restore_without_the_helper_is_refused(instances, run_dir, lv, vm_factor
         assert "helperimage" not in other.virsh("list", "--all", "--name").stdout
 
         lv.virsh("restore", image, timeout=180)
-    finally:
-        os.unlink(image)
     assert vm.dom.state() == "running"
     vm.connect()
     assert H.fetch_ok(vm, http, "10.0.2.2")

@@ -271,10 +271,8 @@ def test_save_restore_with_one_nic_on_each_backend(instances, run_dir, our_helpe
     H.wait_for(lambda: H.forward_reaches_guest(port), 15,
                "127.0.0.1:%d to reach the guest through the built-in slirp" % port)
 
-    image = os.path.join(dom.dir, "saved.img")
     vm.disconnect()
-    lv.virsh("save", dom.name, image, timeout=180)
-    try:
+    with H.saved_image(dom) as image:
         assert dom.state() == "shut off"
         with open(image, "rb") as f:
             cookie = f.read(1 << 20)
@@ -282,9 +280,6 @@ def test_save_restore_with_one_nic_on_each_backend(instances, run_dir, our_helpe
             "the save cookie does not name net1 as on the built-in slirp"
         mark = lv.log_mark()
         lv.virsh("restore", image, timeout=180)
-    finally:
-        if os.path.exists(image):
-            os.unlink(image)
     assert dom.state() == "running"
     new = dom.slirp_helpers()
     assert list(new) == ["net0"] and new["net0"] != old["net0"], (old, new)
