@@ -5,7 +5,8 @@ as host_mtu, which the guest driver adopts, and the helper gets --mtu, so
 libslirp's side of the link takes frames that large.  Upstream 9.0.0 has no
 <mtu> for user interfaces on the helper.  Whether the large frames are
 really used shows in the guest's receive counters: a fetch at MTU 65520
-arrives in frames far larger than an Ethernet frame at 1500.
+arrives in frames far larger than an Ethernet frame at 1500.  <mtu> on a
+passt interface, which upstream failed to start, starts with the fork.
 """
 
 import libvirt_harness as H
@@ -38,3 +39,20 @@ def test_mtu_reaches_guest_and_helper(lv, vm_factory, http):
     average = received / frames
     print("fetch of %d bytes arrived in %d frames, %.0f bytes each" % (http.size, frames, average))
     assert average > 4 * 1514, "frames average %.0f bytes: the large MTU is not used" % average
+
+
+def test_passt_interface_with_mtu_starts(instances, our_helper, vm_factory):
+    """<mtu> on an interface with the passt backend: there is no host
+    interface whose MTU libvirt could set, passt and the virtio NIC get
+    it.  Upstream called virNetDevSetMTU() without an interface name and
+    the start failed; the fork's 'Don't set a host MTU for user
+    interfaces' skips that.  Under the DAC driver, as hosts run passt:
+    passt started as root turns itself into nobody, who then cannot
+    write its pidfile in the root-owned directory libvirt gives it."""
+    lv = instances.get("dac", our_helper, mode="dac")
+    nic = H.nic_xml(H.mac_for(1, 61), mtu=9000).replace(
+        "</interface>", "  <backend type='passt'/>\n</interface>")
+    vm = vm_factory(lv, "passtmtu", [nic])
+    vm.boot()
+    assert vm.dom.slirp_helpers() == {}, "a passt interface got a slirp-helper"
+    assert vm.check("cat /sys/class/net/eth0/mtu").strip() == "9000"
