@@ -13,7 +13,8 @@ Suites (all by default, in this order):
                   fuzz smoke
   system-9.0.0    the backport's smoke scenarios: start with a lease and a
                   fetch, save/restore, a helper killed and replaced, one
-                  given up (the libvirt-level tests, LIBVIRT_SERIES=9.0.0)
+                  given up, guestfwd channels (the libvirt-level tests,
+                  LIBVIRT_SERIES=9.0.0)
   system-trixie   the lifecycle and recovery scenarios in a Debian 13 chroot with its QEMU
                   10.0 and libslirp 4.8, the primary fork built there
                   (scripts/check-trixie.sh, make check-trixie)
@@ -44,8 +45,10 @@ BACKPORT = "9.0.0"
 
 # The backport's smoke scenarios (pytest -k expression): start, lease and
 # fetch, save/restore, with our helper.
-BACKPORT_SMOKE = (["tests/libvirt/test_libvirt_lifecycle.py", "tests/libvirt/test_libvirt_recovery.py"],
-                  "(ours and (test_start_one_user_nic or test_save_restore)) or replaced or given_up")
+BACKPORT_SMOKE = (["tests/libvirt/test_libvirt_lifecycle.py", "tests/libvirt/test_libvirt_recovery.py",
+                   "tests/libvirt/test_libvirt_guestfwd.py"],
+                  "(ours and (test_start_one_user_nic or test_save_restore)) or replaced or given_up"
+                  " or guestfwd")
 
 # pytest directories, in the order they run: cheap contract checks first.
 SYSTEM_SUITES = [
