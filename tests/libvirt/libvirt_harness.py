@@ -1003,13 +1003,15 @@ def port_forward_xml(proto, address, host_port, guest_port):
             % (proto, address, host_port, guest_port))
 
 
-def nic_xml(mac, ip=None, prefix=24, forwards=(), mtu=None):
+def nic_xml(mac, ip=None, prefix=24, forwards=(), mtu=None, backend=None):
     """An <interface type='user'> with a virtio model and a fixed MAC.
 
-    @forwards: port_forward_xml() strings; @mtu: the <mtu size=...> if any.
+    @forwards: port_forward_xml() strings; @mtu: the <mtu size=...> if any;
+    @backend: the <backend type=...> if not the default (SLIRP).
     """
     extra = ("\n  <ip family='ipv4' address='%s' prefix='%d'/>" % (ip, prefix)) if ip else ""
     extra += ("\n  <mtu size='%d'/>" % mtu) if mtu else ""
+    extra += ("\n  <backend type='%s'/>" % backend) if backend else ""
     extra += "".join("\n  " + f for f in forwards)
     return ("<interface type='user'>\n  <mac address='%s'/>\n  <model type='virtio'/>%s\n"
             "</interface>\n" % (mac, extra))
