@@ -76,6 +76,10 @@ else
     # (make export) carries the same From: as the others.
     git -C "$tree.tmp" config user.name "libvirt-slirp"
     git -C "$tree.tmp" config user.email "dev@libvirt-slirp.invalid"
+    # The pristine import leaves thousands of loose objects, so "git commit"
+    # and "git am" would start "git gc --auto" in the background; its reflog
+    # expiry holds HEAD.lock and makes the next "git am" fail at random.
+    git -C "$tree.tmp" config gc.auto 0
     git -C "$tree.tmp" add -A
     # A fixed date makes the pristine commit, and so every patch commit
     # applied on it, the same on every machine.
