@@ -43,12 +43,13 @@ with open(os.path.join(TOP, "libvirt", "series.sh")) as _f:
                    if line.startswith("LIBVIRT_PRIMARY="))
 BACKPORT = "9.0.0"
 
-# The backport's smoke scenarios (pytest -k expression): start, lease and
-# fetch, save/restore, with our helper.
+# The backport's scenarios (pytest -k expression): start, lease and fetch,
+# save/restore, the helper replaced and given up, guestfwd, and the
+# confinement matrix, with our helper.
 BACKPORT_SMOKE = (["tests/libvirt/test_libvirt_lifecycle.py", "tests/libvirt/test_libvirt_recovery.py",
-                   "tests/libvirt/test_libvirt_guestfwd.py"],
+                   "tests/libvirt/test_libvirt_guestfwd.py", "tests/libvirt/test_libvirt_confinement.py"],
                   "(ours and (test_start_one_user_nic or test_save_restore)) or replaced or given_up"
-                  " or guestfwd")
+                  " or guestfwd or confine")
 
 # pytest directories, in the order they run: cheap contract checks first.
 SYSTEM_SUITES = [

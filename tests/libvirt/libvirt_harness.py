@@ -168,14 +168,6 @@ def virsh_knows_event(name):
     return name in proc.stdout.split()
 
 
-def fork_keeps_confine_caps():
-    """True if the installed build has the fork's 'confine' patches (0032,
-    0033 in 9.0.0): libvirt keeps CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and
-    CAP_SETPCAP for a helper that advertises 'confine'.  Upstream (stock
-    Debian, pristine 11.3.0) clears every capability of the helper."""
-    return fork_has_string("confine")
-
-
 def netdev_transport(helper):
     """The -netdev type libvirt gives QEMU for a user NIC on @helper.
 

@@ -10,9 +10,8 @@ that mode (libvirt_harness.MODES):
   slirp-helper build its sandbox").
 - dac: root virtqemud, the DAC driver, user and group libvirt-qemu
   (libvirt's packaged default without AppArmor): the helper is started as
-  libvirt-qemu, with no capability in the 11.3.0 series (it confines
-  itself in a user namespace); the 9.0.0 backport still leaves it the four
-  as ambient capabilities (test_dac_helper_gets_no_capabilities).
+  libvirt-qemu, with no capability (it confines itself in a user
+  namespace; test_dac_helper_gets_no_capabilities).
 - session: qemu:///session, a virtqemud of an ordinary user, which starts
   the helper as that user; the helper confines itself in a user namespace.
 
@@ -36,13 +35,6 @@ confines itself fully (seen with pristine 11.3.0 in the none-root cell),
 and the fork keeps exactly the four it needs.  helper/tests/test-sandbox.py
 covers the reduced levels by hand.
 
-Strict expected failure, gated on the fork's 'confine' patch being
-installed: issue 11 item 9, qemu:///session cannot start a user NIC with the
-bundled helper, because the fork asks libvirt to keep four capabilities for
-a helper of an unprivileged daemon, which has none to keep (see
-SESSION_AMBIENT).  Only that exact failure counts; once the series is fixed
-the cell passes and the strict marker makes it fail until it is removed.
-
 The fourth set-up of the issue, the helper started the way stock libvirt
 starts it (root, every capability cleared, the bounding set not), is the
 none-root cell with an upstream build; helper/tests/test-sandbox.py starts
@@ -59,28 +51,7 @@ import libvirt_harness as H
 
 CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
-# What libvirt's virSetUIDGIDWithCaps() reports (through virsh start) when
-# the fork asks a session daemon's helper to keep capabilities it lacks.
-SESSION_AMBIENT = "prctl failed to enable 'setgid' in the AMBIENT set"
-
-
-class KnownForkDefect(Exception):
-    """The exact failure of a fork defect another series is fixing."""
-
-
-MATRIX = [
-    pytest.param("none-root", id="none-root"),
-    pytest.param("dac", id="dac"),
-    pytest.param("session", id="session", marks=pytest.mark.xfail(
-        H.fork_keeps_confine_caps() and H.SERIES == "9.0.0", strict=True,
-        raises=KnownForkDefect,
-        reason="issue 11 item 9, fixed in the 11.3.0 series, not yet backported: the "
-        "fork's confine patch makes libvirt keep "
-        "CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_SETPCAP for the helper "
-        "also in a session daemon, which has none: virsh start fails with "
-        "\"slirp-helper '...' of interface 'net0' failed to start: libvirt:  error : "
-        "prctl failed to enable 'setgid' in the AMBIENT set: Operation not permitted\"")),
-]
+MATRIX = ["none-root", "dac", "session"]
 
 
 def thread_status(pid):
@@ -134,12 +105,7 @@ def boot_in_cell(cell, instances, our_helper, vm_factory, name, mac):
     assert lv.mode == cell
 
     vm = vm_factory(lv, name, [H.nic_xml(mac)])
-    try:
-        vm.boot()
-    except H.HarnessError as e:
-        if cell == "session" and SESSION_AMBIENT in str(e):
-            raise KnownForkDefect(str(e)) from e
-        raise
+    vm.boot()
     return lv, vm
 
 
@@ -230,10 +196,6 @@ def test_confine_helper_that_keeps_capabilities_is_refused(instances, run_dir, v
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
 
 
-@pytest.mark.xfail(H.fork_keeps_confine_caps() and H.SERIES == "9.0.0", strict=True,
-                   reason="issue 11 item 8, fixed in the 11.3.0 series, not yet backported: the "
-                   "fork's confine patch gives a helper the DAC driver starts as libvirt-qemu "
-                   "four ambient capabilities, with which it or a child can become root again")
 def test_dac_helper_gets_no_capabilities(instances, run_dir, vm_factory):
     """The DAC driver starts the helper as libvirt-qemu: even claiming
     'confine' it gets no capability in any set a process or its children

@@ -70,9 +70,11 @@ def test_helper_sigkill_on_a_datagram_socket(instances, vm_factory, http):
     run time: the domain keeps running and the status XML keeps naming the
     dead helper, while the guest's network is silently dead (its fetch
     through 10.0.2.2 fails).  The fork reports the dead helper when
-    virtqemud next reconnects (log and domain log) and clears its pid.
-    destroy still cleans up.  (A helper on a stream is replaced:
-    test_libvirt_recovery.py.)
+    virtqemud next reconnects (log and domain log), clears its pid and
+    drops its dbus-vmstate id: the domain can still be saved (QEMU would
+    refuse while the id list names a helper that is not on the bus) and
+    restored, on a new helper.  destroy still cleans up.  (A helper on a
+    stream is replaced: test_libvirt_recovery.py.)
     """
     lv = instances.get("reference", H.REFERENCE_HELPER)
     assert H.netdev_transport(lv.helper) == "socket"
@@ -93,6 +95,18 @@ def test_helper_sigkill_on_a_datagram_socket(instances, vm_factory, http):
                "the domain log to report the dead helper")
     assert "is not running, the interface has no network connectivity" in H.tail(lv.qemud_log, 400)
     assert vm.dom.slirp_helpers().get("net0") != helper
+
+    image = os.path.join(vm.dom.dir, "saved.img")
+    vm.disconnect()
+    try:
+        proc = lv.virsh("save", vm.dom.name, image, timeout=180, check=False)
+        assert proc.returncode == 0, "save after the dead helper was reported: %s" % proc.stderr
+        lv.virsh("restore", image, timeout=180)
+    finally:
+        if os.path.exists(image):
+            os.unlink(image)
+    restored = vm.dom.slirp_helpers().get("net0")
+    assert restored and restored != helper and H.pid_alive(restored), restored
 
     vm.dom.destroy()
     assert vm.dom.slirp_pidfiles() == []

@@ -78,17 +78,7 @@ def talk(vm, server, word):
     assert word in server.lines, server.lines
 
 
-# The 9.0.0 backport lacks the 11.3.0 series' fix of issue 11 item 8: its
-# confine patch gives a helper the DAC driver starts as libvirt-qemu the
-# capabilities to switch users, and the helper then runs as nobody, who
-# may not connect to the socket libvirt gives libvirt-qemu.
-DAC_HELPER_RUNS_AS_NOBODY = pytest.mark.xfail(
-    H.fork_keeps_confine_caps() and H.SERIES == "9.0.0", strict=True,
-    reason="issue 11 item 8, not yet backported to 9.0.0: the helper the DAC driver starts "
-    "as libvirt-qemu keeps CAP_SETUID, runs as nobody and cannot connect to the channel's socket")
-
-
-@pytest.mark.parametrize("cell", ["none-root", pytest.param("dac", marks=DAC_HELPER_RUNS_AS_NOBODY)])
+@pytest.mark.parametrize("cell", ["none-root", "dac"])
 def test_guestfwd_channel_reaches_host_program(cell, instances, our_helper, vm_factory):
     lv = instances.get("ours" if cell == "none-root" else cell, our_helper, mode=cell)
     sock_dir = H.new_run_dir("guestfwd")
