@@ -179,6 +179,21 @@ def cap_keeping_helper(run_dir):
     return path
 
 
+# A helper that advertises 'confine' and gives up its capabilities and
+# uid 0, but keeps group 0 among its supplementary groups: files readable
+# by group root stay readable to it.
+ROOT_GROUP_HELPER = """#!/bin/sh
+case "$*" in
+*--print-capabilities*)
+    echo '{"type": "slirp-helper", "features": ["ipv4", "confine"]}'
+    exit 0;;
+esac
+exec 2>&-
+exec setpriv --reuid=65534 --regid=65534 --groups=0 --bounding-set=-all --inh-caps=-all \\
+    sh -c 'while :; do sleep 1; done'
+"""
+
+
 @pytest.mark.xfail(not H.fork_has("still runs as root or holds capabilities"), strict=True,
                    reason="issue 11 item 8: this build trusts a helper's 'confine' and never "
                    "checks that it gave up the capabilities it was left")
@@ -191,6 +206,26 @@ def test_confine_helper_that_keeps_capabilities_is_refused(instances, run_dir, v
     vm = vm_factory(lv, "capkeeper", [H.nic_xml(H.mac_for(1, 51))])
     proc = lv.virsh("start", vm.dom.name, check=False)
     assert proc.returncode != 0, "virsh start accepted a helper that kept its capabilities"
+    assert "still runs as root or holds capabilities 10 seconds after its start" in proc.stderr, proc.stderr
+    assert path in proc.stderr, proc.stderr
+    H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
+
+
+@pytest.mark.xfail(not H.fork_has("still runs as root or holds capabilities"), strict=True,
+                   reason="issue 11 item 8: this build trusts a helper's 'confine' and never "
+                   "checks that it gave up the capabilities it was left")
+def test_confine_helper_in_the_root_group_is_refused(instances, run_dir, vm_factory):
+    """Started as root, a helper claiming 'confine' that leaves uid and gid
+    0 and every capability but keeps the supplementary group 0 is refused
+    like one that keeps its capabilities."""
+    path = os.path.join(run_dir, "root-group-helper")
+    with open(path, "w") as f:
+        f.write(ROOT_GROUP_HELPER)
+    os.chmod(path, 0o755)
+    lv = instances.get("rootgroup", path)
+    vm = vm_factory(lv, "rootgroup", [H.nic_xml(H.mac_for(1, 55))])
+    proc = lv.virsh("start", vm.dom.name, check=False)
+    assert proc.returncode != 0, "virsh start accepted a helper in the root group"
     assert "still runs as root or holds capabilities 10 seconds after its start" in proc.stderr, proc.stderr
     assert path in proc.stderr, proc.stderr
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
