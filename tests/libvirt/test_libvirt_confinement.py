@@ -158,74 +158,47 @@ def test_replaced_helper_is_confined(cell, instances, our_helper, vm_factory, ht
     assert not problems, "\n".join(problems)
 
 
-# A helper that advertises 'confine' and keeps whatever capabilities it was
-# started with: the feature is only a string a helper prints about itself.
-CAP_KEEPING_HELPER = """#!/bin/sh
+# Helpers that advertise 'confine' (only a string a helper prints about
+# itself) and then do not give up everything: CAP_KEEPING runs on as it was
+# started; ROOT_GROUP leaves uid and gid 0 and every capability but keeps the
+# supplementary group 0, so files readable by group root stay readable to it.
+CONFINE_CLAIMING_HELPER = """#!/bin/sh
 case "$*" in
 *--print-capabilities*)
     echo '{"type": "slirp-helper", "features": ["ipv4", "confine"]}'
     exit 0;;
 esac
 exec 2>&-
-while :; do sleep 1; done
+%s
 """
+CAP_KEEPING = "while :; do sleep 1; done"
+ROOT_GROUP = ("exec setpriv --reuid=65534 --regid=65534 --groups=0 --bounding-set=-all "
+              "--inh-caps=-all sh -c 'while :; do sleep 1; done'")
 
 
-def cap_keeping_helper(run_dir):
-    path = os.path.join(run_dir, "cap-keeping-helper")
+def confine_claiming_helper(run_dir, name, body):
+    """CONFINE_CLAIMING_HELPER with @body, written to @run_dir/@name."""
+    path = os.path.join(run_dir, name)
     with open(path, "w") as f:
-        f.write(CAP_KEEPING_HELPER)
+        f.write(CONFINE_CLAIMING_HELPER % body)
     os.chmod(path, 0o755)
     return path
 
 
-# A helper that advertises 'confine' and gives up its capabilities and
-# uid 0, but keeps group 0 among its supplementary groups: files readable
-# by group root stay readable to it.
-ROOT_GROUP_HELPER = """#!/bin/sh
-case "$*" in
-*--print-capabilities*)
-    echo '{"type": "slirp-helper", "features": ["ipv4", "confine"]}'
-    exit 0;;
-esac
-exec 2>&-
-exec setpriv --reuid=65534 --regid=65534 --groups=0 --bounding-set=-all --inh-caps=-all \\
-    sh -c 'while :; do sleep 1; done'
-"""
-
-
 @pytest.mark.xfail(not H.fork_has("still runs as root or holds capabilities"), strict=True,
                    reason="issue 11 item 8: this build trusts a helper's 'confine' and never "
                    "checks that it gave up the capabilities it was left")
-def test_confine_helper_that_keeps_capabilities_is_refused(instances, run_dir, vm_factory):
+@pytest.mark.parametrize("body,mac_index", [pytest.param(CAP_KEEPING, 51, id="keeps-capabilities"),
+                                            pytest.param(ROOT_GROUP, 55, id="root-group")])
+def test_confine_helper_still_privileged_is_refused(body, mac_index, instances, run_dir, vm_factory):
     """Started as root, a helper claiming 'confine' is left four
-    capabilities; one that still holds any, or still runs as root, 10 s
-    after its start is killed and virsh start fails naming it."""
-    path = cap_keeping_helper(run_dir)
-    lv = instances.get("capkeeper", path)
-    vm = vm_factory(lv, "capkeeper", [H.nic_xml(H.mac_for(1, 51))])
+    capabilities; one that still holds any, runs as root or in the root
+    group 10 s after its start is killed and virsh start fails naming it."""
+    path = confine_claiming_helper(run_dir, "privileged-helper-%d" % mac_index, body)
+    lv = instances.get("priv%d" % mac_index, path)
+    vm = vm_factory(lv, "priv%d" % mac_index, [H.nic_xml(H.mac_for(1, mac_index))])
     proc = lv.virsh("start", vm.dom.name, check=False)
-    assert proc.returncode != 0, "virsh start accepted a helper that kept its capabilities"
-    assert "still runs as root or holds capabilities 10 seconds after its start" in proc.stderr, proc.stderr
-    assert path in proc.stderr, proc.stderr
-    H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
-
-
-@pytest.mark.xfail(not H.fork_has("still runs as root or holds capabilities"), strict=True,
-                   reason="issue 11 item 8: this build trusts a helper's 'confine' and never "
-                   "checks that it gave up the capabilities it was left")
-def test_confine_helper_in_the_root_group_is_refused(instances, run_dir, vm_factory):
-    """Started as root, a helper claiming 'confine' that leaves uid and gid
-    0 and every capability but keeps the supplementary group 0 is refused
-    like one that keeps its capabilities."""
-    path = os.path.join(run_dir, "root-group-helper")
-    with open(path, "w") as f:
-        f.write(ROOT_GROUP_HELPER)
-    os.chmod(path, 0o755)
-    lv = instances.get("rootgroup", path)
-    vm = vm_factory(lv, "rootgroup", [H.nic_xml(H.mac_for(1, 55))])
-    proc = lv.virsh("start", vm.dom.name, check=False)
-    assert proc.returncode != 0, "virsh start accepted a helper in the root group"
+    assert proc.returncode != 0, "virsh start accepted a helper that stayed privileged"
     assert "still runs as root or holds capabilities 10 seconds after its start" in proc.stderr, proc.stderr
     assert path in proc.stderr, proc.stderr
     H.wait_for(lambda: lv.processes() == [], 5, "no process left after the refused start")
@@ -235,7 +208,7 @@ def test_dac_helper_gets_no_capabilities(instances, run_dir, vm_factory):
     """The DAC driver starts the helper as libvirt-qemu: even claiming
     'confine' it gets no capability in any set a process or its children
     can use (it confines itself in a user namespace)."""
-    path = cap_keeping_helper(run_dir)
+    path = confine_claiming_helper(run_dir, "cap-keeping-helper", CAP_KEEPING)
     lv = instances.get("dac-capkeeper", path, mode="dac")
     vm = vm_factory(lv, "daccapkeeper", [H.nic_xml(H.mac_for(1, 52))])
     vm.dom.start()
